@@ -1,0 +1,59 @@
+#include "base/cli.h"
+
+#include <cstdio>
+#include <exception>
+
+#include <c10/util/Exception.h>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "base/blas_check.h"
+
+namespace base {
+
+std::vector<std::string> InitMain(int argc, char** argv, const char* usage) {
+  absl::SetProgramUsageMessage(usage);
+  const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  WarnIfReferenceBlas();
+  return std::vector<std::string>(rest.begin() + 1, rest.end());
+}
+
+int RunMain(const std::function<absl::Status()>& body) {
+  absl::Status status;
+  try {
+    status = body();
+  } catch (const c10::Error& e) {
+    status = absl::InternalError(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    status = absl::InternalError(e.what());
+  }
+  if (status.ok()) return 0;
+  std::string message(status.message());
+  // LibTorch messages can span lines; the contract is one line.
+  for (char& c : message) {
+    if (c == '\n') c = ' ';
+  }
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  return 1;
+}
+
+absl::Status ParseIntList(const std::string& flag, const std::string& text,
+                          std::vector<int64_t>* out) {
+  out->clear();
+  if (absl::StripAsciiWhitespace(text).empty()) return absl::OkStatus();
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(item), &value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": '", item, "' is not an integer"));
+    }
+    out->push_back(value);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace base

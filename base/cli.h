@@ -1,0 +1,34 @@
+// What every *_main.cc does first and last: parse abseil flags, warn when LibTorch runs on
+// the reference BLAS, and turn a failed Status or exception into one line on stderr and a
+// non-zero exit code (never a stack trace or abort for bad input).
+//
+//   int main(int argc, char** argv) {
+//     base::InitMain(argc, argv, "Usage: tool --model_dir=DIR");
+//     return base::RunMain([&]() -> absl::Status { ...; return absl::OkStatus(); });
+//   }
+#ifndef BASE_CLI_H_
+#define BASE_CLI_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace base {
+
+// Parses flags (exits with a one-line message on unknown or malformed flags) and returns
+// the positional arguments, argv[0] excluded.
+std::vector<std::string> InitMain(int argc, char** argv, const char* usage);
+
+// Runs `body`, printing "error: <message>" on failure or on an escaped exception.
+// Returns the process exit code (0 on success).
+int RunMain(const std::function<absl::Status()>& body);
+
+// Splits "1,2,3" into integers; the error names `flag` and the bad item.
+absl::Status ParseIntList(const std::string& flag, const std::string& text,
+                          std::vector<int64_t>* out);
+
+}  // namespace base
+
+#endif  // BASE_CLI_H_

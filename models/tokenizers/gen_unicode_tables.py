@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Generates unicode_tables.inc: the Unicode data BERT's tokenizer needs, without ICU.
+
+Hugging Face's BertTokenizer asks Python's `unicodedata` for general categories, lower-case
+mappings and NFD. This script asks the same module and writes the answers as compact sorted
+C++ tables, so the C++ tokenizer agrees with Python for the Unicode version recorded in the
+output. It runs by hand (never from the build); re-run it and commit the result when moving to
+a newer Python/Unicode:
+
+    /usr/bin/python3 models/tokenizers/gen_unicode_tables.py \
+        > models/tokenizers/unicode_tables.inc
+
+Tables (all sorted by code point, looked up by binary search in unicode.cc):
+  kPunctuationRanges       general category P*          (BERT's _is_punctuation, minus ASCII)
+  kOtherRanges             general category C*          (BERT's _is_control: Cc Cf Cs Co Cn)
+  kSpaceSeparatorRanges    general category Zs          (BERT's _is_whitespace, minus \\t\\n\\r)
+  kNonspacingMarkRanges    general category Mn          (dropped when stripping accents)
+  kChineseCharRanges       BERT's _is_chinese_char blocks (copied, not derived)
+  kCombiningClassRanges    canonical combining class != 0 (for NFD's canonical ordering)
+  kLowercaseMappings       str.lower() of one code point, where it differs
+  kDecompositionMappings   NFD of one code point, where it differs (full and recursive;
+                           Hangul syllables are left out: unicode.cc decomposes them
+                           arithmetically, which saves 11,172 entries)
+"""
+
+import sys
+import unicodedata
+
+MAX_CODE_POINT = 0x10FFFF
+
+# BasicTokenizer._is_chinese_char in Hugging Face's tokenization_bert.py (and Google's
+# original tokenization.py). Deliberately not "all of CJK": Japanese kana and Hangul are
+# not in it, so they are tokenized like other letters.
+CHINESE_CHAR_RANGES = [
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B820, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+]
+
+HANGUL_FIRST, HANGUL_LAST = 0xAC00, 0xD7A3
+
+
+def ranges(predicate):
+    """Maximal runs [first, last] of code points for which predicate holds."""
+    result = []
+    start = None
+    for cp in range(MAX_CODE_POINT + 2):
+        inside = cp <= MAX_CODE_POINT and predicate(cp)
+        if inside and start is None:
+            start = cp
+        elif not inside and start is not None:
+            result.append((start, cp - 1))
+            start = None
+    return result
+
+
+def category_ranges(test):
+    return ranges(lambda cp: test(unicodedata.category(chr(cp))))
+
+
+def combining_class_ranges():
+    result = []
+    for cp in range(MAX_CODE_POINT + 1):
+        ccc = unicodedata.combining(chr(cp))
+        if ccc == 0:
+            continue
+        if result and result[-1][1] == cp - 1 and result[-1][2] == ccc:
+            result[-1] = (result[-1][0], cp, ccc)
+        else:
+            result.append((cp, cp, ccc))
+    return result
+
+
+def mappings(transform, skip=lambda cp: False):
+    """(code point, mapped code points) where transform(chr(cp)) differs from chr(cp)."""
+    result = []
+    for cp in range(MAX_CODE_POINT + 1):
+        if skip(cp) or 0xD800 <= cp <= 0xDFFF:
+            continue
+        mapped = transform(chr(cp))
+        if mapped != chr(cp):
+            result.append((cp, [ord(c) for c in mapped]))
+    return result
+
+
+def hex_cp(cp):
+    return "0x%04X" % cp
+
+
+def emit_lines(items, per_line, out):
+    for i in range(0, len(items), per_line):
+        out.write("    " + " ".join(items[i:i + per_line]) + "\n")
+
+
+def emit_ranges(name, comment, table, out):
+    out.write("\n// %s (%d ranges).\n" % (comment, len(table)))
+    out.write("constexpr CodePointRange %s[] = {\n" % name)
+    emit_lines(["{%s, %s}," % (hex_cp(a), hex_cp(b)) for a, b in table], 4, out)
+    out.write("};\n")
+
+
+def emit_class_ranges(table, out):
+    out.write("\n// Canonical combining class of every code point whose class is not 0 "
+              "(%d ranges).\n" % len(table))
+    out.write("constexpr CombiningClassRange kCombiningClassRanges[] = {\n")
+    emit_lines(["{%s, %s, %d}," % (hex_cp(a), hex_cp(b), c) for a, b, c in table], 3, out)
+    out.write("};\n")
+
+
+def emit_mappings(name, comment, table, out):
+    pool = []
+    entries = []
+    for cp, mapped in table:
+        assert len(mapped) < 256 and len(pool) < 65536
+        entries.append("{%s, %d, %d}," % (hex_cp(cp), len(pool), len(mapped)))
+        pool.extend(mapped)
+    out.write("\n// %s (%d entries).\n// Each entry is {code point, offset into %sPool, length}.\n"
+              % (comment, len(entries), name))
+    out.write("constexpr char32_t %sPool[] = {\n" % name)
+    emit_lines([hex_cp(cp) + "," for cp in pool], 8, out)
+    out.write("};\n")
+    out.write("constexpr CodePointMapping %s[] = {\n" % name)
+    emit_lines(entries, 4, out)
+    out.write("};\n")
+
+
+def main():
+    out = sys.stdout
+    out.write("// Generated by models/tokenizers/gen_unicode_tables.py from Python %d.%d's "
+              "unicodedata\n" % sys.version_info[:2])
+    out.write("// (Unicode %s). Do not edit; re-run the script instead.\n"
+              % unicodedata.unidata_version)
+    out.write("// Included by unicode.cc, which defines CodePointRange, CombiningClassRange and\n"
+              "// CodePointMapping.\n")
+    out.write("\nconstexpr char kUnicodeVersion[] = \"%s\";\n" % unicodedata.unidata_version)
+    emit_ranges("kPunctuationRanges", "General category P*",
+                category_ranges(lambda c: c.startswith("P")), out)
+    emit_ranges("kOtherRanges", "General category C* (Cc Cf Cs Co Cn)",
+                category_ranges(lambda c: c.startswith("C")), out)
+    emit_ranges("kSpaceSeparatorRanges", "General category Zs",
+                category_ranges(lambda c: c == "Zs"), out)
+    emit_ranges("kNonspacingMarkRanges", "General category Mn",
+                category_ranges(lambda c: c == "Mn"), out)
+    emit_ranges("kChineseCharRanges", "BERT's _is_chinese_char blocks",
+                sorted(CHINESE_CHAR_RANGES), out)
+    emit_class_ranges(combining_class_ranges(), out)
+    emit_mappings("kLowercaseMappings", "str.lower() of single code points",
+                  mappings(lambda c: c.lower()), out)
+    emit_mappings("kDecompositionMappings",
+                  "Full canonical decomposition (NFD) of single code points, Hangul excluded",
+                  mappings(lambda c: unicodedata.normalize("NFD", c),
+                           skip=lambda cp: HANGUL_FIRST <= cp <= HANGUL_LAST), out)
+
+
+if __name__ == "__main__":
+    main()
