@@ -1,7 +1,11 @@
 #include "base/cli.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <thread>
+
+#include <ATen/Parallel.h>
 
 #include <c10/util/Exception.h>
 
@@ -19,7 +23,17 @@ std::vector<std::string> InitMain(int argc, char** argv, const char* usage) {
   absl::SetProgramUsageMessage(usage);
   const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   WarnIfReferenceBlas();
+  ConfigureThreads();
   return std::vector<std::string>(rest.begin() + 1, rest.end());
+}
+
+int ConfigureThreads() {
+  const char* env = std::getenv("OMP_NUM_THREADS");
+  if (env == nullptr || *env == '\0') {
+    const unsigned cpus = std::thread::hardware_concurrency();
+    if (cpus > 0) at::set_num_threads(static_cast<int>(cpus));
+  }
+  return at::get_num_threads();
 }
 
 int RunMain(const std::function<absl::Status()>& body) {

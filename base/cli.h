@@ -17,9 +17,15 @@
 
 namespace base {
 
-// Parses flags (exits with a one-line message on unknown or malformed flags) and returns
-// the positional arguments, argv[0] excluded.
+// Parses flags (exits with a one-line message on unknown or malformed flags), warns on the
+// reference BLAS, calls ConfigureThreads(), and returns the positional arguments (argv[0]
+// excluded).
 std::vector<std::string> InitMain(int argc, char** argv, const char* usage);
+
+// LibTorch defaults to one intra-op thread per *physical* core, which is 1 on a 2-vCPU
+// machine with SMT; use every logical CPU unless OMP_NUM_THREADS says otherwise. Returns
+// the thread count in effect.
+int ConfigureThreads();
 
 // Runs `body`, printing "error: <message>" on failure or on an escaped exception.
 // Returns the process exit code (0 on success).

