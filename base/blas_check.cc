@@ -1,7 +1,6 @@
 #include "base/blas_check.h"
 
 #include <dlfcn.h>
-#include <link.h>
 
 #include <climits>
 #include <cstdio>
@@ -11,15 +10,11 @@
 namespace base {
 namespace {
 
-bool ProcessHasSymbol(const char* name) {
-  return dlsym(RTLD_DEFAULT, name) != nullptr;
-}
+// The library whose symbols are being asked about; set while classifying.
+void* g_blas_handle = nullptr;
 
-int FindBlas(struct dl_phdr_info* info, size_t /*size*/, void* data) {
-  const char* name = info->dlpi_name;
-  if (name == nullptr || std::strstr(name, "libblas.so") == nullptr) return 0;
-  *static_cast<std::string*>(data) = name;
-  return 1;  // Stop at the first match.
+bool BlasLibraryHasSymbol(const char* name) {
+  return g_blas_handle != nullptr && dlsym(g_blas_handle, name) != nullptr;
 }
 
 }  // namespace
@@ -41,14 +36,22 @@ BlasVendor ClassifyBlas(const std::string& resolved_path,
 }
 
 BlasInfo DetectBlas() {
-  std::string loaded;
-  dl_iterate_phdr(FindBlas, &loaded);
+  // Ask the dynamic linker which object LibTorch's sgemm_ calls resolve to. Looking for a
+  // vendor symbol anywhere in the process is not enough: liblapack.so.3 can pull in
+  // libopenblas.so.0 while libblas.so.3 itself is still the reference implementation.
   BlasInfo info;
-  if (!loaded.empty()) {
-    char resolved[PATH_MAX];
-    info.library_path = realpath(loaded.c_str(), resolved) ? resolved : loaded;
+  void* sgemm = dlsym(RTLD_DEFAULT, "sgemm_");
+  Dl_info where;
+  if (sgemm == nullptr || dladdr(sgemm, &where) == 0 || where.dli_fname == nullptr) {
+    info.vendor = BlasVendor::kNotLoaded;
+    return info;
   }
-  info.vendor = ClassifyBlas(info.library_path, ProcessHasSymbol);
+  char resolved[PATH_MAX];
+  info.library_path = realpath(where.dli_fname, resolved) ? resolved : where.dli_fname;
+  g_blas_handle = dlopen(where.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+  info.vendor = ClassifyBlas(info.library_path, BlasLibraryHasSymbol);
+  if (g_blas_handle != nullptr) dlclose(g_blas_handle);
+  g_blas_handle = nullptr;
   return info;
 }
 

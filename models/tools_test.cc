@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -113,6 +114,27 @@ TEST(CreateAndInspectToolTest, CreatedModelInspectsAndRuns) {
   Result bad = RunCommand("models/create_model --preset=bert-huge --output_dir=" + dir);
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("unknown model preset \"bert-huge\""), std::string::npos) << bad.err;
+}
+
+}  // namespace
+
+namespace {
+
+// The BLAS probe, end to end: point the dynamic linker at Debian's reference libblas and
+// the tool must say so on stderr, naming the package to install.
+TEST(BlasProbeToolTest, WarnsOnReferenceBlasOnly) {
+  const std::string reference_dir = "/usr/lib/x86_64-linux-gnu/blas";
+  if (!std::ifstream(reference_dir + "/libblas.so.3").good()) {
+    GTEST_SKIP() << "Debian's reference libblas3 is not installed";
+  }
+  const std::string tool = "models/inspect_model --json --model_dir=models/testdata/bert_qa";
+  const Result normal = RunCommand(tool);
+  ASSERT_EQ(normal.exit_code, 0) << normal.err;
+  EXPECT_EQ(normal.err.find("reference BLAS"), std::string::npos) << normal.err;
+  const Result slow = RunCommand("LD_LIBRARY_PATH=" + reference_dir + " " + tool);
+  ASSERT_EQ(slow.exit_code, 0) << slow.err;
+  EXPECT_NE(slow.err.find("apt-get install libopenblas0-pthread"), std::string::npos)
+      << slow.err;
 }
 
 }  // namespace
