@@ -75,23 +75,23 @@ class Component {
   // projections); the training loop adds them to its optimizer after on_train_begin.
   virtual std::vector<at::Tensor> trainable_parameters() const { return {}; }
 
-  virtual absl::Status on_train_begin(TrainState& state) { return absl::OkStatus(); }
-  virtual void on_epoch_begin(TrainState& state) {}
-  virtual void on_step_begin(TrainState& state) {}
+  virtual absl::Status on_train_begin(TrainState& /*state*/) { return absl::OkStatus(); }
+  virtual void on_epoch_begin(TrainState& /*state*/) {}
+  virtual void on_step_begin(TrainState& /*state*/) {}
   // `teacher_outputs` may be null; a distillation component then runs its own teacher.
-  virtual at::Tensor on_after_compute_loss(TrainState& state, const TensorMap& inputs,
-                                           const TensorMap& student_outputs,
+  virtual at::Tensor on_after_compute_loss(TrainState& /*state*/, const TensorMap& /*inputs*/,
+                                           const TensorMap& /*student_outputs*/,
                                            const at::Tensor& student_loss,
-                                           const TensorMap* teacher_outputs) {
+                                           const TensorMap* /*teacher_outputs*/) {
     return student_loss;
   }
-  virtual void on_before_optimizer_step(TrainState& state) {}
-  virtual void on_after_optimizer_step(TrainState& state) {}
-  virtual void on_step_end(TrainState& state) {}
-  virtual void on_epoch_end(TrainState& state) {}
-  virtual void on_before_eval(TrainState& state) {}
-  virtual void on_after_eval(TrainState& state) {}
-  virtual absl::Status on_train_end(TrainState& state) { return absl::OkStatus(); }
+  virtual void on_before_optimizer_step(TrainState& /*state*/) {}
+  virtual void on_after_optimizer_step(TrainState& /*state*/) {}
+  virtual void on_step_end(TrainState& /*state*/) {}
+  virtual void on_epoch_end(TrainState& /*state*/) {}
+  virtual void on_before_eval(TrainState& /*state*/) {}
+  virtual void on_after_eval(TrainState& /*state*/) {}
+  virtual absl::Status on_train_end(TrainState& /*state*/) { return absl::OkStatus(); }
 
   // The model the next shot receives; by default the (possibly modified) input model.
   // Conversion (quantization) returns a different module here after on_train_end.
@@ -104,7 +104,7 @@ class Component {
 
   // Everything needed to resume mid-run (masks, schedule position, observers...), by name.
   virtual TensorMap state() const { return {}; }
-  virtual absl::Status load_state(const TensorMap& state) { return absl::OkStatus(); }
+  virtual absl::Status load_state(const TensorMap& /*state*/) { return absl::OkStatus(); }
 };
 
 }  // namespace compressor
