@@ -50,6 +50,7 @@ struct PruningConfig {
   double min_sparsity_ratio_per_op = 0.0;   // Global scope: per-layer floor.
   double max_sparsity_ratio_per_op = 0.98;  // Global scope: per-layer ceiling.
   double snip_momentum_beta = 0.9;          // score = beta * score + |w * grad|.
+  bool lr_rewind = false;  // Restart the LR schedule at every mask update (Prune OFA).
 
   SparsitySchedule schedule() const;
   // Everything checkable without a model; `source` prefixes messages (file / key).
