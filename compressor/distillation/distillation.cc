@@ -67,11 +67,9 @@ absl::Status DistillationConfig::Validate(const std::string& source) const {
     }
   }
   if (loss_types.empty() ||
-      (!logit_names.empty() && loss_types.size() != 1 &&
-       loss_types.size() != logit_names.size())) {
+      (!logit_names.empty() && loss_types.size() != 1 && loss_types.size() != logit_names.size())) {
     return error("loss_types", "has ", loss_types.size(),
-                 " entries; expected 1 (for all) or one per logit name (",
-                 logit_names.size(), ")");
+                 " entries; expected 1 (for all) or one per logit name (", logit_names.size(), ")");
   }
   for (size_t i = 0; i < loss_types.size(); ++i) {
     if (!IsLogitLossType(loss_types[i])) {
@@ -92,8 +90,8 @@ absl::Status DistillationConfig::Validate(const std::string& source) const {
     const LayerMapping& m = layer_mappings[i];
     const std::string key = absl::StrCat("layer_mappings[", i, "]");
     if (m.student_output.empty() || m.teacher_output.empty()) {
-      return error(key, "needs both student_output and teacher_output, got \"",
-                   m.student_output, "\" and \"", m.teacher_output, "\"");
+      return error(key, "needs both student_output and teacher_output, got \"", m.student_output,
+                   "\" and \"", m.teacher_output, "\"");
     }
     // The student output names the logged loss ("loss/layer/<name>"), so it must be unique.
     if (!seen.insert(m.student_output).second) {
@@ -103,11 +101,14 @@ absl::Status DistillationConfig::Validate(const std::string& source) const {
     if (!IsLayerLossType(m.loss_type)) {
       return error(key + ".loss_type", "is \"", m.loss_type, "\"; supported: MSE, L1, KL");
     }
-    if (!IsWeight(m.weight)) return error(key + ".weight", "must be finite and >= 0, got ", m.weight);
+    if (!IsWeight(m.weight)) {
+      return error(key + ".weight", "must be finite and >= 0, got ", m.weight);
+    }
     if (m.student_width < 0 || m.teacher_width < 0 ||
         (m.student_width == 0) != (m.teacher_width == 0)) {
-      return error(key + ".student_width", "/teacher_width must be both 0 (same width) or both > 0, got ",
-                   m.student_width, " and ", m.teacher_width);
+      return error(key + ".student_width/teacher_width",
+                   "must be both 0 (same width) or both > 0, got ", m.student_width, " and ",
+                   m.teacher_width);
     }
     if (has_projection(i) && m.loss_type == "KL") {
       return error(key + ".loss_type", "KL compares distributions and cannot follow a learned ",
@@ -186,8 +187,7 @@ TensorMap Distillation::TeacherOutputs(const TensorMap& inputs) {
   const at::Tensor& ids_tensor = Lookup(inputs, config_.teacher_cache_key, "input");
   TORCH_CHECK(ids_tensor.scalar_type() == at::kLong && ids_tensor.dim() == 1,
               "distillation: teacher_cache_key input \"", config_.teacher_cache_key,
-              "\" must be int64 [batch], got ", ids_tensor.scalar_type(), " ",
-              Shape(ids_tensor));
+              "\" must be int64 [batch], got ", ids_tensor.scalar_type(), " ", Shape(ids_tensor));
   const at::Tensor ids_cpu = ids_tensor.cpu().contiguous();
   const std::vector<int64_t> ids(ids_cpu.data_ptr<int64_t>(),
                                  ids_cpu.data_ptr<int64_t>() + ids_cpu.numel());
@@ -249,14 +249,13 @@ at::Tensor Distillation::on_after_compute_loss(TrainState& state, const TensorMa
       const bool fits = mask.defined() && student.dim() >= 1 &&
                         mask.sizes() == student.sizes().slice(0, student.dim() - 1);
       mask_used = mask_used || fits;
-      const at::Tensor term = LogitDistillationLoss(student, teacher, config_.loss_type(i),
-                                                    config_.temperature,
-                                                    fits ? mask : at::Tensor());
+      const at::Tensor term = LogitDistillationLoss(
+          student, teacher, config_.loss_type(i), config_.temperature, fits ? mask : at::Tensor());
       kd = kd.defined() ? kd + term : term;
     }
-    TORCH_CHECK(!mask.defined() || mask_used, "distillation: kd_mask_key \"",
-                config_.kd_mask_key, "\" has shape ", Shape(mask),
-                ", which fits none of the logits ", absl::StrJoin(config_.logit_names, ", "));
+    TORCH_CHECK(!mask.defined() || mask_used, "distillation: kd_mask_key \"", config_.kd_mask_key,
+                "\" has shape ", Shape(mask), ", which fits none of the logits ",
+                absl::StrJoin(config_.logit_names, ", "));
     kd = kd / static_cast<double>(config_.logit_names.size());
     const double kd_value = kd.item<double>();
     state.logs["loss/kd"] = kd_value;
@@ -265,18 +264,19 @@ at::Tensor Distillation::on_after_compute_loss(TrainState& state, const TensorMa
     total = kd * kd_weight;
   }
   if (student_loss.defined()) state.logs["loss/task"] = student_loss.item<double>();
-  if (config_.add_origin_loss) {
-    TORCH_CHECK(student_loss.defined(), "distillation: add_origin_loss is set but the task ",
-                "loss is undefined (no labels in the batch?)");
+  // With a task weight of 0 (INC's SQuAD recipe) batches without labels are fine.
+  if (config_.add_origin_loss && (student_loss.defined() || task_weight != 0)) {
+    TORCH_CHECK(student_loss.defined(), "distillation: add_origin_loss is set with task ",
+                "weight ", task_weight, " but the task loss is undefined (no labels?)");
     const at::Tensor task = student_loss * task_weight;
     total = total.defined() ? total + task : task;
   }
   for (size_t i = 0; i < config_.layer_mappings.size(); ++i) {
     const LayerMapping& m = config_.layer_mappings[i];
-    const at::Tensor term = LayerDistillationLoss(
-        Lookup(student_outputs, m.student_output, "student output"),
-        Lookup(*teacher_outputs, m.teacher_output, "teacher output").detach(), m.loss_type,
-        projections_[i]);
+    const at::Tensor term =
+        LayerDistillationLoss(Lookup(student_outputs, m.student_output, "student output"),
+                              Lookup(*teacher_outputs, m.teacher_output, "teacher output").detach(),
+                              m.loss_type, projections_[i]);
     state.logs["loss/layer/" + m.student_output] = term.item<double>();
     total = total.defined() ? total + term * m.weight : term * m.weight;
   }
@@ -297,8 +297,8 @@ ComponentSummary Distillation::summary() const {
     summary.values["loss/kd_mean"] = kd_loss_sum_ / static_cast<double>(kd_loss_count_);
   }
   summary.notes.push_back(absl::StrCat("logit_names: [", absl::StrJoin(config_.logit_names, ", "),
-                                       "], loss_types: [",
-                                       absl::StrJoin(config_.loss_types, ", "), "]"));
+                                       "], loss_types: [", absl::StrJoin(config_.loss_types, ", "),
+                                       "]"));
   if (!config_.kd_mask_key.empty()) {
     summary.notes.push_back(absl::StrCat("kd_mask_key: ", config_.kd_mask_key));
   }
@@ -308,13 +308,13 @@ ComponentSummary Distillation::summary() const {
   }
   for (size_t i = 0; i < config_.layer_mappings.size(); ++i) {
     const LayerMapping& m = config_.layer_mappings[i];
-    summary.notes.push_back(absl::StrCat(
-        "layer_mapping: ", m.student_output, " -> ", m.teacher_output, " (", m.loss_type,
-        ", weight ", m.weight,
-        projections_[i].is_empty()
-            ? std::string()
-            : absl::StrCat(", projection ", m.student_width, " -> ", m.teacher_width),
-        ")"));
+    summary.notes.push_back(
+        absl::StrCat("layer_mapping: ", m.student_output, " -> ", m.teacher_output, " (",
+                     m.loss_type, ", weight ", m.weight,
+                     projections_[i].is_empty()
+                         ? std::string()
+                         : absl::StrCat(", projection ", m.student_width, " -> ", m.teacher_width),
+                     ")"));
   }
   return summary;
 }
@@ -337,8 +337,8 @@ absl::Status Distillation::load_state(const TensorMap& state) {
     for (const char* part : {"weight", "bias"}) {
       const std::string key = absl::StrCat("projection.", i, ".", part);
       expected.insert(key);
-      const at::Tensor& live = std::string(part) == "weight" ? projections_[i]->weight
-                                                             : projections_[i]->bias;
+      const at::Tensor& live =
+          std::string(part) == "weight" ? projections_[i]->weight : projections_[i]->bias;
       auto it = state.find(key);
       if (it == state.end() || !it->second.defined()) {
         return absl::InvalidArgumentError(
@@ -354,9 +354,9 @@ absl::Status Distillation::load_state(const TensorMap& state) {
   }
   for (const auto& [key, value] : state) {
     if (key.rfind("projection.", 0) == 0 && expected.count(key) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "distillation state: \"", key, "\" matches no projection of this config's ",
-          "layer_mappings"));
+      return absl::InvalidArgumentError(absl::StrCat("distillation state: \"", key,
+                                                     "\" matches no projection of this config's ",
+                                                     "layer_mappings"));
     }
   }
   // Checked first, copied after: a failed load leaves the projections untouched.

@@ -58,7 +58,9 @@ struct DistillationConfig {
   // [task loss weight, KD weight].
   std::vector<double> loss_weights = {0.5, 0.5};
   // Input key whose value -100 marks positions excluded from the logit losses (e.g.
-  // "labels" for MLM); "" = every position counts.
+  // "labels" for MLM); "" = every position counts. It masks the logits whose shape without
+  // the last dim equals its shape (MLM [B, S, V] for labels [B, S]) and leaves the others
+  // (NSP [B, 2]) whole; fitting none of them is an error.
   std::string kd_mask_key;
   std::vector<LayerMapping> layer_mappings;  // Intermediate-layer losses.
   bool add_origin_loss = true;  // Include the task loss; false = distillation terms only.
@@ -97,11 +99,12 @@ class Distillation : public Component {
   // it would freeze the student).
   absl::Status on_train_begin(TrainState& state) override;
   // Runs the teacher under NoGradGuard when `teacher_outputs` is null and returns the
-  // combined loss; logs "loss/task", "loss/kd" and "loss/layer/<student_output>". A
-  // missing output or mask key throws c10::Error naming it and the available keys.
+  // combined loss; logs "loss/task", "loss/kd" and "loss/layer/<student_output>". An
+  // undefined `student_loss` is allowed when the task term is off (add_origin_loss false
+  // or task weight 0). A missing output or mask key throws c10::Error naming it and the
+  // available keys.
   at::Tensor on_after_compute_loss(TrainState& state, const TensorMap& inputs,
-                                   const TensorMap& student_outputs,
-                                   const at::Tensor& student_loss,
+                                   const TensorMap& student_outputs, const at::Tensor& student_loss,
                                    const TensorMap* teacher_outputs) override;
 
   // Config values, the mean KD loss seen and the number of teacher forward passes.

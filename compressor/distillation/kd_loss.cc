@@ -10,8 +10,7 @@ namespace {
 // Mean of `per_position` over the positions `mask` selects (all when undefined). An empty
 // selection gives 0 rather than the NaN of an empty mean: a batch without any labelled
 // MLM position must not poison the running loss.
-at::Tensor MaskedMean(const at::Tensor& per_position, const at::Tensor& mask,
-                      const char* caller) {
+at::Tensor MaskedMean(const at::Tensor& per_position, const at::Tensor& mask, const char* caller) {
   if (!mask.defined()) return per_position.mean();
   TORCH_CHECK(mask.sizes() == per_position.sizes(), caller, ": mask ", mask.sizes(),
               " must have the input's shape without the last dim ", per_position.sizes());
@@ -38,8 +37,7 @@ bool IsLayerLossType(const std::string& loss_type) {
   return loss_type == "MSE" || loss_type == "L1" || loss_type == "KL";
 }
 
-at::Tensor LogitDistillationLoss(const at::Tensor& student_logits,
-                                 const at::Tensor& teacher_logits,
+at::Tensor LogitDistillationLoss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
                                  const std::string& loss_type, double temperature,
                                  const at::Tensor& mask) {
   constexpr const char* kCaller = "LogitDistillationLoss";
@@ -48,8 +46,8 @@ at::Tensor LogitDistillationLoss(const at::Tensor& student_logits,
   if (loss_type == "MSE") {
     return MaskedMean((student_logits - teacher_logits).pow(2).mean(-1), mask, kCaller);
   }
-  TORCH_CHECK(loss_type == "CE" || loss_type == "KL", kCaller, ": unknown loss type \"",
-              loss_type, "\"; supported: CE, KL, MSE");
+  TORCH_CHECK(loss_type == "CE" || loss_type == "KL", kCaller, ": unknown loss type \"", loss_type,
+              "\"; supported: CE, KL, MSE");
   const at::Tensor log_q = at::log_softmax(student_logits / temperature, -1);
   const at::Tensor log_p = at::log_softmax(teacher_logits / temperature, -1);
   const at::Tensor p = log_p.exp();
@@ -61,8 +59,8 @@ at::Tensor LogitDistillationLoss(const at::Tensor& student_logits,
 }
 
 at::Tensor LayerDistillationLoss(const at::Tensor& student, const at::Tensor& teacher,
-                                 const std::string& loss_type,
-                                 const torch::nn::Linear& projection, const at::Tensor& mask) {
+                                 const std::string& loss_type, const torch::nn::Linear& projection,
+                                 const at::Tensor& mask) {
   constexpr const char* kCaller = "LayerDistillationLoss";
   at::Tensor projected = student;
   if (!projection.is_empty()) {

@@ -34,8 +34,7 @@ bool IsLayerLossType(const std::string& loss_type);
 //   "MSE": mean over C of (s - t)^2 on the raw logits (no temperature, no scaling).
 // `mask` (bool, the logits' shape without the last dim) selects the positions that count;
 // when no position is selected the loss is 0. Undefined = every position.
-at::Tensor LogitDistillationLoss(const at::Tensor& student_logits,
-                                 const at::Tensor& teacher_logits,
+at::Tensor LogitDistillationLoss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
                                  const std::string& loss_type, double temperature,
                                  const at::Tensor& mask = {});
 

@@ -104,10 +104,10 @@ TEST(KdLossTest, IdenticalLogitsGiveTeacherEntropyAndZeroKl) {
   for (double v : p) entropy -= v * std::log(v);
   EXPECT_NEAR(Value(LogitDistillationLoss(Row(kTeacher), Row(kTeacher), "CE", temperature)),
               entropy * 4, 1e-12);
-  EXPECT_NEAR(Value(LogitDistillationLoss(Row(kTeacher), Row(kTeacher), "KL", temperature)),
-              0.0, 1e-12);
-  EXPECT_NEAR(Value(LogitDistillationLoss(Row(kTeacher), Row(kTeacher), "MSE", temperature)),
-              0.0, 1e-12);
+  EXPECT_NEAR(Value(LogitDistillationLoss(Row(kTeacher), Row(kTeacher), "KL", temperature)), 0.0,
+              1e-12);
+  EXPECT_NEAR(Value(LogitDistillationLoss(Row(kTeacher), Row(kTeacher), "MSE", temperature)), 0.0,
+              1e-12);
 }
 
 TEST(KdLossTest, AveragesOverAllLeadingPositions) {
@@ -148,8 +148,7 @@ TEST(KdLossTest, MaskExcludesPositions) {
   EXPECT_NEAR(Value(LogitDistillationLoss(student, teacher, "MSE", 2.0, mask)),
               (4 + 0 + 4 + 2.25 + 12.25 + 9) / 6.0, 1e-12);
   // No position selected: 0, not NaN.
-  EXPECT_EQ(Value(LogitDistillationLoss(student, teacher, "KL", 2.0, at::zeros_like(mask))),
-            0.0);
+  EXPECT_EQ(Value(LogitDistillationLoss(student, teacher, "KL", 2.0, at::zeros_like(mask))), 0.0);
 }
 
 TEST(KdLossTest, LayerLossesMatchHandComputation) {
