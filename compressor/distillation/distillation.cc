@@ -1,7 +1,9 @@
 #include "compressor/distillation/distillation.h"
 
 #include <cmath>
+#include <filesystem>
 #include <set>
+#include <system_error>
 #include <utility>
 
 #include <ATen/ATen.h>
@@ -9,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/safetensors.h"
 #include "base/status_macros.h"
 #include "compressor/distillation/kd_loss.h"
 
@@ -37,6 +40,21 @@ std::string Shape(const at::Tensor& t) {
 }
 
 bool IsWeight(double w) { return std::isfinite(w) && w >= 0; }
+
+// The teacher outputs the losses read, each once (a logit may also be a layer target).
+std::vector<std::string> NeededTeacherOutputs(const DistillationConfig& config) {
+  std::vector<std::string> needed;
+  std::set<std::string> seen;
+  auto add = [&](const std::string& name) {
+    if (seen.insert(name).second) needed.push_back(name);
+  };
+  for (const std::string& name : config.logit_names) add(name);
+  for (const LayerMapping& m : config.layer_mappings) add(m.teacher_output);
+  return needed;
+}
+
+// Deleting a bad file is the fix for every cache read error, so the messages say so.
+constexpr char kDeleteHint[] = "; delete it to recompute the teacher outputs";
 
 }  // namespace
 
@@ -115,6 +133,10 @@ absl::Status DistillationConfig::Validate(const std::string& source) const {
                    "projection (widths ", m.student_width, " -> ", m.teacher_width, ")");
     }
   }
+  if (!teacher_cache_dir.empty() && teacher_cache_key.empty()) {
+    return error("teacher_cache_dir", "is \"", teacher_cache_dir,
+                 "\" but teacher_cache_key is empty; set the input key identifying examples");
+  }
   return absl::OkStatus();
 }
 
@@ -169,7 +191,79 @@ absl::Status Distillation::on_train_begin(TrainState& state) {
   }
   teacher_->eval();
   for (at::Tensor& parameter : teacher_->parameters()) parameter.set_requires_grad(false);
+  return EnsureCacheDir();
+}
+
+absl::Status Distillation::EnsureCacheDir() {
+  if (config_.teacher_cache_dir.empty() || cache_dir_ready_) return absl::OkStatus();
+  std::error_code error;
+  std::filesystem::create_directories(config_.teacher_cache_dir, error);
+  if (error) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("distillation: cannot create teacher_cache_dir \"",
+                     config_.teacher_cache_dir, "\": ", error.message()));
+  }
+  cache_dir_ready_ = true;
   return absl::OkStatus();
+}
+
+std::string Distillation::CacheSource(int64_t id) const {
+  if (config_.teacher_cache_dir.empty()) {
+    return absl::StrCat("example ", id, " (", config_.teacher_cache_key, ")");
+  }
+  return absl::StrCat(config_.teacher_cache_dir, "/", id, ".safetensors");
+}
+
+std::optional<TensorMap> Distillation::CachedRow(int64_t id,
+                                                 const std::vector<std::string>& names) {
+  if (config_.teacher_cache_dir.empty()) {
+    auto it = teacher_cache_.find(id);
+    if (it == teacher_cache_.end()) return std::nullopt;
+    return it->second;
+  }
+  const std::string path = CacheSource(id);
+  absl::StatusOr<std::unique_ptr<base::SafetensorsReader>> reader =
+      base::SafetensorsReader::Open(path);
+  if (reader.status().code() == absl::StatusCode::kNotFound) return std::nullopt;
+  TORCH_CHECK(reader.ok(), "distillation: teacher cache file ", path, " is unreadable (",
+              reader.status().message(), ")", kDeleteHint);
+  TensorMap row;
+  for (const std::string& name : names) {
+    if ((*reader)->Find(name) == nullptr) {
+      std::vector<std::string> present;
+      for (const base::SafetensorsTensorInfo& info : (*reader)->tensors()) {
+        present.push_back(info.name);
+      }
+      TORCH_CHECK(false, "distillation: teacher cache file ", path, " has no tensor \"", name,
+                  "\" (it has [", absl::StrJoin(present, ", "), "]); it was written for other ",
+                  "outputs", kDeleteHint);
+    }
+    // Load() copies: no mapping outlives this call.
+    absl::StatusOr<at::Tensor> tensor = (*reader)->Load(name);
+    TORCH_CHECK(tensor.ok(), "distillation: teacher cache file ", path, " is unreadable (",
+                tensor.status().message(), ")", kDeleteHint);
+    row[name] = *std::move(tensor);
+  }
+  ++cache_files_read_;
+  return row;
+}
+
+void Distillation::StoreRow(int64_t id, const TensorMap& row) {
+  if (config_.teacher_cache_dir.empty()) {
+    TensorMap& cached = teacher_cache_[id];
+    for (const auto& [name, tensor] : row) cached[name] = tensor.detach().clone();
+    return;
+  }
+  const absl::Status ready = EnsureCacheDir();
+  TORCH_CHECK(ready.ok(), ready.message());
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  // A row is a view of the batch output; the writer copies only its own bytes.
+  for (const auto& [name, tensor] : row) tensors.emplace_back(name, tensor.detach().cpu());
+  const std::string path = CacheSource(id);
+  const absl::Status written = base::WriteSafetensors(path, tensors);
+  TORCH_CHECK(written.ok(), "distillation: cannot write teacher cache file ", path, ": ",
+              written.message());
+  ++cache_files_written_;
 }
 
 TensorMap Distillation::RunTeacher(const TensorMap& inputs) {
@@ -191,20 +285,39 @@ TensorMap Distillation::TeacherOutputs(const TensorMap& inputs) {
   const at::Tensor ids_cpu = ids_tensor.cpu().contiguous();
   const std::vector<int64_t> ids(ids_cpu.data_ptr<int64_t>(),
                                  ids_cpu.data_ptr<int64_t>() + ids_cpu.numel());
-  std::vector<std::string> needed = config_.logit_names;
-  for (const LayerMapping& m : config_.layer_mappings) needed.push_back(m.teacher_output);
+  const std::vector<std::string> needed = NeededTeacherOutputs(config_);
 
-  bool all_cached = !ids.empty();
-  for (int64_t id : ids) all_cached = all_cached && teacher_cache_.count(id) > 0;
-  if (all_cached) {
+  // Every existing entry is read, even when another example of the batch is missing, so
+  // a corrupt file is reported the first time its example comes up.
+  std::vector<TensorMap> rows;
+  std::set<int64_t> missing;
+  for (int64_t id : ids) {
+    std::optional<TensorMap> row = CachedRow(id, needed);
+    if (row.has_value()) {
+      rows.push_back(*std::move(row));
+    } else {
+      missing.insert(id);
+    }
+  }
+  if (!ids.empty() && missing.empty()) {
     TensorMap outputs;
     for (const std::string& name : needed) {
-      std::vector<at::Tensor> rows;
-      for (int64_t id : ids) rows.push_back(teacher_cache_.at(id).at(name));
-      outputs[name] = at::stack(rows);
+      const at::Tensor& first = rows[0].at(name);
+      std::vector<at::Tensor> column;
+      for (size_t j = 0; j < rows.size(); ++j) {
+        const at::Tensor& row = rows[j].at(name);
+        TORCH_CHECK(row.sizes() == first.sizes() && row.scalar_type() == first.scalar_type(),
+                    "distillation: cached teacher output \"", name, "\" is ",
+                    row.scalar_type(), " ", Shape(row), " in ", CacheSource(ids[j]), " but ",
+                    first.scalar_type(), " ", Shape(first), " in ", CacheSource(ids[0]),
+                    "; the teacher cache needs inputs of the same length every epoch");
+        column.push_back(row);
+      }
+      outputs[name] = at::stack(column);
     }
     return outputs;
   }
+  // The batch's outputs are all fresh, so one step never mixes cached and new rows.
   TensorMap outputs = RunTeacher(inputs);
   const int64_t batch = static_cast<int64_t>(ids.size());
   for (const std::string& name : needed) {
@@ -212,10 +325,13 @@ TensorMap Distillation::TeacherOutputs(const TensorMap& inputs) {
     TORCH_CHECK(output.dim() >= 1 && output.size(0) == batch, "distillation: the teacher ",
                 "cache needs batch-first outputs; \"", name, "\" is ", Shape(output), " for ",
                 batch, " examples of \"", config_.teacher_cache_key, "\"");
-    // Cloned rows, so the cache does not keep whole batch tensors alive.
-    for (int64_t j = 0; j < batch; ++j) {
-      teacher_cache_[ids[j]][name] = output.select(0, j).detach().clone();
-    }
+  }
+  for (int64_t j = 0; j < batch; ++j) {
+    // erase(): an example listed twice in the batch is stored once.
+    if (missing.erase(ids[j]) == 0) continue;
+    TensorMap row;
+    for (const std::string& name : needed) row[name] = outputs.at(name).select(0, j);
+    StoreRow(ids[j], row);
   }
   return outputs;
 }
@@ -302,9 +418,17 @@ ComponentSummary Distillation::summary() const {
   if (!config_.kd_mask_key.empty()) {
     summary.notes.push_back(absl::StrCat("kd_mask_key: ", config_.kd_mask_key));
   }
-  if (!config_.teacher_cache_key.empty()) {
+  if (!config_.teacher_cache_key.empty() && config_.teacher_cache_dir.empty()) {
     summary.notes.push_back(absl::StrCat("teacher_cache_key: ", config_.teacher_cache_key, " (",
                                          teacher_cache_.size(), " examples cached)"));
+  }
+  if (!config_.teacher_cache_dir.empty()) {
+    summary.values["teacher_cache/files_read"] = static_cast<double>(cache_files_read_);
+    summary.values["teacher_cache/files_written"] = static_cast<double>(cache_files_written_);
+    summary.notes.push_back(absl::StrCat("teacher_cache_key: ", config_.teacher_cache_key,
+                                         ", teacher_cache_dir: ", config_.teacher_cache_dir, " (",
+                                         cache_files_read_, " files read, ",
+                                         cache_files_written_, " written)"));
   }
   for (size_t i = 0; i < config_.layer_mappings.size(); ++i) {
     const LayerMapping& m = config_.layer_mappings[i];

@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,11 +66,17 @@ struct DistillationConfig {
   std::vector<LayerMapping> layer_mappings;  // Intermediate-layer losses.
   bool add_origin_loss = true;  // Include the task loss; false = distillation terms only.
   // INC's run_teacher_logits: input key of an int64 [B] tensor identifying each example
-  // (e.g. "example_index"); the teacher's outputs are then kept in memory per example and
-  // reused in later epochs. Only for inputs that are the same every epoch (not for
-  // dynamic MLM masking), and mind the memory: MLM logits are S x vocab floats per
-  // example. "" = off.
+  // (e.g. "example_index"); the teacher's outputs are then cached per example and reused
+  // in later epochs. Only for inputs that are the same every epoch (not for dynamic MLM
+  // masking) and padded to a fixed length. "" = off.
   std::string teacher_cache_key;
+  // Where the teacher cache lives: "" = in memory (mind the memory: MLM logits are
+  // S x vocab floats per example); a directory = one safetensors file per example,
+  // "<dir>/<example id>.safetensors" holding one tensor per cached output name, written
+  // atomically and reused by later runs pointed at the same directory. Nothing is kept
+  // in memory then. Needs teacher_cache_key. The files are trusted to match the teacher
+  // and inputs: delete the directory when either changes.
+  std::string teacher_cache_dir;
 
   // Everything checkable without a model; `source` prefixes messages (file / key).
   absl::Status Validate(const std::string& source) const;
@@ -94,20 +101,23 @@ class Distillation : public Component {
   // The learned projections' weights and biases, in layer_mappings order.
   std::vector<at::Tensor> trainable_parameters() const override;
 
-  // Validates the config, puts the teacher in eval mode and freezes it. Fails when the
-  // teacher is missing, is the student, or shares a parameter with the student (freezing
-  // it would freeze the student).
+  // Validates the config, puts the teacher in eval mode, freezes it and creates
+  // teacher_cache_dir. Fails when the teacher is missing, is the student, or shares a
+  // parameter with the student (freezing it would freeze the student), or when the cache
+  // directory cannot be created.
   absl::Status on_train_begin(TrainState& state) override;
-  // Runs the teacher under NoGradGuard when `teacher_outputs` is null and returns the
-  // combined loss; logs "loss/task", "loss/kd" and "loss/layer/<student_output>". An
-  // undefined `student_loss` is allowed when the task term is off (add_origin_loss false
-  // or task weight 0). A missing output or mask key throws c10::Error naming it and the
-  // available keys.
+  // Runs the teacher under NoGradGuard when `teacher_outputs` is null (or takes its
+  // outputs from the teacher cache) and returns the combined loss; logs "loss/task",
+  // "loss/kd" and "loss/layer/<student_output>". An undefined `student_loss` is allowed
+  // when the task term is off (add_origin_loss false or task weight 0). A missing output
+  // or mask key throws c10::Error naming it and the available keys; an unreadable or
+  // inconsistent teacher cache file, or a failed cache write, throws naming the file.
   at::Tensor on_after_compute_loss(TrainState& state, const TensorMap& inputs,
                                    const TensorMap& student_outputs, const at::Tensor& student_loss,
                                    const TensorMap* teacher_outputs) override;
 
-  // Config values, the mean KD loss seen and the number of teacher forward passes.
+  // Config values, the mean KD loss seen, the number of teacher forward passes and, with
+  // teacher_cache_dir, "teacher_cache/files_read" and "teacher_cache/files_written".
   ComponentSummary summary() const override;
   // "projection.<i>.weight" / "projection.<i>.bias", i = index into layer_mappings.
   TensorMap state() const override;
@@ -122,14 +132,27 @@ class Distillation : public Component {
   // The teacher outputs the losses need, from the cache when enabled and complete.
   TensorMap TeacherOutputs(const TensorMap& inputs);
   TensorMap RunTeacher(const TensorMap& inputs);
+  // Example `id`'s cached rows of `names` (memory or disk); nullopt when not cached.
+  // Throws c10::Error naming the file when a cache file exists but cannot be used.
+  std::optional<TensorMap> CachedRow(int64_t id, const std::vector<std::string>& names);
+  // Caches example `id`'s rows (copies, so no batch tensor stays alive).
+  void StoreRow(int64_t id, const TensorMap& row);
+  // "<teacher_cache_dir>/<id>.safetensors"; also names the example in error messages.
+  std::string CacheSource(int64_t id) const;
+  // Creates teacher_cache_dir once.
+  absl::Status EnsureCacheDir();
 
   DistillationConfig config_;
   std::shared_ptr<torch::nn::Module> teacher_;
   ForwardFunction teacher_forward_;
   // One per layer mapping; an empty holder where no projection is needed.
   std::vector<torch::nn::Linear> projections_;
-  // teacher_cache_key value -> that example's row of each needed teacher output.
+  // teacher_cache_key value -> that example's row of each needed teacher output; only
+  // used when teacher_cache_dir is empty.
   std::map<int64_t, TensorMap> teacher_cache_;
+  bool cache_dir_ready_ = false;
+  int64_t cache_files_read_ = 0;
+  int64_t cache_files_written_ = 0;
   int64_t teacher_forward_calls_ = 0;
   double kd_loss_sum_ = 0.0;
   int64_t kd_loss_count_ = 0;

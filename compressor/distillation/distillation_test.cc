@@ -1,9 +1,15 @@
 #include "compressor/distillation/distillation.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -12,6 +18,7 @@
 #include <torch/optim/adamw.h>
 #include <torch/utils.h>
 
+#include "base/safetensors.h"
 #include "compressor/component.h"
 #include "compressor/distillation/kd_loss.h"
 
@@ -380,6 +387,217 @@ TEST(DistillationTest, TeacherCacheRunsTheTeacherOncePerExampleAcrossEpochs) {
   }
   EXPECT_EQ(forwards, 3);
   EXPECT_EQ(distillation.teacher_forward_calls(), 3);
+}
+
+std::string TempDir(const std::string& name) {
+  const char* root = std::getenv("TEST_TMPDIR");
+  const std::string dir = std::string(root ? root : "/tmp") + "/" + name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+std::vector<std::string> FileNames(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// A teacher with two cached outputs (a logit and a layer target) and one the losses do
+// not read; every example's rows it produced are recorded, by example index.
+struct RecordingTeacher {
+  int64_t forwards = 0;
+  std::map<int64_t, TensorMap> produced;
+
+  ForwardFunction Forward() {
+    return [this](torch::nn::Module& model, const TensorMap& batch) {
+      ++forwards;
+      const at::Tensor x = batch.at("x");
+      TensorMap outputs = {{"logits", model.as<torch::nn::Linear>()->forward(x)},
+                           {"teacher_hidden", x.tanh()},
+                           {"unused", x.sum(1)}};
+      const at::Tensor ids = batch.at("example_index");
+      for (int64_t j = 0; j < ids.size(0); ++j) {
+        for (const char* name : {"logits", "teacher_hidden"}) {
+          produced[ids[j].item<int64_t>()][name] = outputs.at(name)[j].clone();
+        }
+      }
+      return outputs;
+    };
+  }
+};
+
+DistillationConfig DiskCacheConfig(const std::string& dir) {
+  DistillationConfig config = LogitConfig();
+  config.loss_weights = {0.0, 1.0};
+  config.layer_mappings = {{"hidden", "teacher_hidden", "MSE", 1.0, 0, 0}};
+  config.teacher_cache_key = "example_index";
+  config.teacher_cache_dir = dir;
+  return config;
+}
+
+TensorMap CacheBatch(const at::Tensor& x, const std::vector<int64_t>& ids) {
+  const at::Tensor index = at::tensor(ids, at::kLong);
+  return {{"x", x.index_select(0, index)}, {"example_index", index}};
+}
+
+TensorMap StudentOutputs(torch::nn::Linear& student, const TensorMap& inputs) {
+  return {{"logits", student(inputs.at("x"))}, {"hidden", inputs.at("x") * 0.5}};
+}
+
+TEST(DistillationTest, TeacherCacheDirRunsTheTeacherOncePerExampleAcrossEpochsAndRuns) {
+  const std::string dir = TempDir("teacher_cache_runs") + "/nested";
+  torch::manual_seed(6);
+  torch::nn::Linear teacher(4, 3);
+  torch::nn::Linear student(4, 3);
+  const at::Tensor x = at::randn({7, 4});
+
+  RecordingTeacher first_run;
+  Distillation first(DiskCacheConfig(dir), teacher.ptr(), first_run.Forward());
+  TrainState state;
+  state.model = student.ptr();
+  ASSERT_TRUE(first.on_train_begin(state).ok());
+  EXPECT_TRUE(std::filesystem::is_directory(dir));  // Created by on_train_begin.
+  const std::vector<std::vector<int64_t>> epochs[] = {{{0, 1}, {2, 3}, {4, 5}},
+                                                      {{5, 0}, {3, 1}, {2, 4}}};
+  for (const auto& epoch : epochs) {
+    for (const std::vector<int64_t>& ids : epoch) {
+      const TensorMap inputs = CacheBatch(x, ids);
+      first.on_after_compute_loss(state, inputs, StudentOutputs(student, inputs), at::Tensor(),
+                                  nullptr);
+    }
+  }
+  EXPECT_EQ(first_run.forwards, 3);
+  EXPECT_EQ(first.teacher_forward_calls(), 3);
+  EXPECT_EQ(FileNames(dir), (std::vector<std::string>{"0.safetensors", "1.safetensors",
+                                                      "2.safetensors", "3.safetensors",
+                                                      "4.safetensors", "5.safetensors"}));
+  ComponentSummary summary = first.summary();
+  EXPECT_EQ(summary.values.at("teacher_cache/files_written"), 6.0);
+  EXPECT_EQ(summary.values.at("teacher_cache/files_read"), 6.0);
+  EXPECT_EQ(summary.notes[1], "teacher_cache_key: example_index, teacher_cache_dir: " + dir +
+                                  " (6 files read, 6 written)");
+
+  // Each file holds exactly the needed outputs, bit for bit what the teacher produced.
+  for (int64_t id = 0; id < 6; ++id) {
+    auto reader = base::SafetensorsReader::Open(dir + "/" + std::to_string(id) + ".safetensors");
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    ASSERT_EQ((*reader)->tensors().size(), 2u);
+    for (const char* name : {"logits", "teacher_hidden"}) {
+      auto cached = (*reader)->Load(name);
+      ASSERT_TRUE(cached.ok()) << cached.status();
+      const at::Tensor& fresh = first_run.produced.at(id).at(name);
+      EXPECT_EQ(cached->scalar_type(), fresh.scalar_type());
+      EXPECT_TRUE(at::equal(*cached, fresh)) << "example " << id << " " << name;
+    }
+  }
+
+  // A second run on the same directory never runs its teacher for cached examples (its
+  // teacher here differs, so a forward would show in the loss), and its losses equal
+  // bit-exactly those computed from the first teacher's fresh outputs.
+  torch::nn::Linear other_teacher(4, 3);
+  RecordingTeacher second_run;
+  Distillation second(DiskCacheConfig(dir), other_teacher.ptr(), second_run.Forward());
+  ASSERT_TRUE(second.on_train_begin(state).ok());
+  DistillationConfig uncached = DiskCacheConfig("");
+  uncached.teacher_cache_key = "";
+  Distillation reference(uncached, teacher.ptr(), LinearForward);
+  const std::vector<std::vector<int64_t>> second_epoch = {{0, 1, 2}, {3, 4, 5}};
+  for (const std::vector<int64_t>& ids : second_epoch) {
+    const TensorMap inputs = CacheBatch(x, ids);
+    const TensorMap student_outputs = StudentOutputs(student, inputs);
+    TensorMap fresh;
+    for (const char* name : {"logits", "teacher_hidden"}) {
+      std::vector<at::Tensor> rows;
+      for (int64_t id : ids) rows.push_back(first_run.produced.at(id).at(name));
+      fresh[name] = at::stack(rows);
+    }
+    const at::Tensor cached_loss =
+        second.on_after_compute_loss(state, inputs, student_outputs, at::Tensor(), nullptr);
+    const at::Tensor fresh_loss =
+        reference.on_after_compute_loss(state, inputs, student_outputs, at::Tensor(), &fresh);
+    EXPECT_TRUE(at::equal(cached_loss, fresh_loss))
+        << cached_loss.item<float>() << " vs " << fresh_loss.item<float>();
+  }
+  EXPECT_EQ(second_run.forwards, 0);
+  // A batch with a new example runs the teacher once and writes only the new file.
+  const TensorMap inputs = CacheBatch(x, {5, 6});
+  second.on_after_compute_loss(state, inputs, StudentOutputs(student, inputs), at::Tensor(),
+                               nullptr);
+  EXPECT_EQ(second_run.forwards, 1);
+  summary = second.summary();
+  EXPECT_EQ(summary.values.at("teacher_cache/files_read"), 7.0);
+  EXPECT_EQ(summary.values.at("teacher_cache/files_written"), 1.0);
+  EXPECT_EQ(FileNames(dir).size(), 7u);
+}
+
+TEST(DistillationTest, BadTeacherCacheFilesAreErrorsNamingTheFile) {
+  const std::string dir = TempDir("teacher_cache_bad");
+  torch::manual_seed(7);
+  torch::nn::Linear teacher(4, 3);
+  torch::nn::Linear student(4, 3);
+  const at::Tensor x = at::randn({2, 4});
+  const TensorMap inputs = CacheBatch(x, {0, 1});
+  TrainState state;
+  {
+    RecordingTeacher writer;
+    Distillation distillation(DiskCacheConfig(dir), teacher.ptr(), writer.Forward());
+    distillation.on_after_compute_loss(state, inputs, StudentOutputs(student, inputs),
+                                       at::Tensor(), nullptr);
+    ASSERT_EQ(FileNames(dir).size(), 2u);
+  }
+  RecordingTeacher reader;
+  Distillation distillation(DiskCacheConfig(dir), teacher.ptr(), reader.Forward());
+  auto run = [&] {
+    return ThrownMessage([&] {
+      distillation.on_after_compute_loss(state, inputs, StudentOutputs(student, inputs),
+                                         at::Tensor(), nullptr);
+    });
+  };
+  const std::string file = dir + "/1.safetensors";
+
+  std::ofstream(file, std::ios::trunc) << "garbage";
+  EXPECT_EQ(run(), "distillation: teacher cache file " + file + " is unreadable (" + file +
+                       ": file is 7 bytes, shorter than the 8-byte header size); delete it to "
+                       "recompute the teacher outputs");
+
+  ASSERT_TRUE(base::WriteSafetensors(file, {{"logits", at::zeros({3})}}).ok());
+  EXPECT_EQ(run(), "distillation: teacher cache file " + file + " has no tensor "
+                   "\"teacher_hidden\" (it has [logits]); it was written for other outputs; "
+                   "delete it to recompute the teacher outputs");
+
+  ASSERT_TRUE(base::WriteSafetensors(
+                  file, {{"logits", at::zeros({5})}, {"teacher_hidden", at::zeros({4})}})
+                  .ok());
+  EXPECT_EQ(run(), "distillation: cached teacher output \"logits\" is Float [5] in " + file +
+                       " but Float [3] in " + dir +
+                       "/0.safetensors; the teacher cache needs inputs of the same length "
+                       "every epoch");
+  // Never a silent recompute.
+  EXPECT_EQ(reader.forwards, 0);
+}
+
+TEST(DistillationTest, TeacherCacheDirNeedsAKeyAndACreatableDirectory) {
+  DistillationConfig config = LogitConfig();
+  config.teacher_cache_dir = "cache/teacher";
+  EXPECT_EQ(ErrorOf(config),
+            "recipe.yaml: distillation: teacher_cache_dir is \"cache/teacher\" but "
+            "teacher_cache_key is empty; set the input key identifying examples");
+
+  const std::string file = TempDir("teacher_cache_blocked");
+  std::ofstream(file) << "a file, not a directory";
+  config.teacher_cache_key = "example_index";
+  config.teacher_cache_dir = file + "/cache";
+  torch::nn::Linear teacher(3, 3);
+  Distillation distillation(config, teacher.ptr(), LinearForward);
+  TrainState state;
+  const absl::Status status = distillation.on_train_begin(state);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(Contains(std::string(status.message()),
+                       "distillation: cannot create teacher_cache_dir \"" + file + "/cache\": "))
+      << status;
 }
 
 TEST(DistillationTest, SummaryReportsTheConfigAndTheMeanKdLoss) {
