@@ -15,7 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "base/atomic_file.h"
 #include "base/status_macros.h"
-#include "datasets/glue/pair_inputs.h"
+#include "models/tokenizers/model_inputs.h"
 
 namespace datasets {
 namespace {
@@ -363,11 +363,20 @@ TextClassificationDataset::TextClassificationDataset(TextClassificationData data
 Example TextClassificationDataset::Get(size_t index) const {
   if (index >= data_.examples.size()) return Example();
   const TextExample& row = data_.examples[index];
-  std::vector<int64_t> pair_ids;
-  if (row.text_pair) pair_ids = tokenizer_->Encode(*row.text_pair).ids;
-  Example example = BuildClassificationInputs(
-      tokenizer_->Encode(row.text).ids, row.text_pair ? &pair_ids : nullptr, tokenizer_->cls_id(),
-      tokenizer_->sep_id(), max_seq_length_);
+  tokenizers::Encoding pair;
+  if (row.text_pair) pair = tokenizer_->Encode(*row.text_pair);
+  tokenizers::ModelInputsOptions options;
+  options.max_length = max_seq_length_;
+  options.truncation = tokenizers::Truncation::kLongestFirst;
+  // Cannot fail: Create() checked that max_seq_length leaves room beyond the specials, and
+  // longest_first can always cut down to it. An empty Example would surface in the loader.
+  absl::StatusOr<tokenizers::ModelInputs> inputs = tokenizers::BuildModelInputs(
+      *tokenizer_, tokenizer_->Encode(row.text), row.text_pair ? &pair : nullptr, options);
+  Example example;
+  if (!inputs.ok()) return example;
+  example.ints["input_ids"] = std::move(inputs->input_ids);
+  example.ints["token_type_ids"] = std::move(inputs->token_type_ids);
+  example.ints["attention_mask"] = std::move(inputs->attention_mask);
   if (data_.has_labels && data_.is_regression) {
     example.floats["labels"] = {row.float_label};
   } else if (data_.has_labels) {
