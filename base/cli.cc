@@ -5,6 +5,8 @@
 #include <exception>
 #include <thread>
 
+#include <unistd.h>
+
 #include <ATen/Parallel.h>
 
 #include <c10/util/Exception.h>
@@ -19,7 +21,19 @@
 
 namespace base {
 
+void UsePassiveOpenMpWaits(int argc, char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) {
+    return;
+  }
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0) != 0 || argc < 1) return;
+  std::vector<char*> args(argv, argv + argc);
+  args.push_back(nullptr);
+  execv("/proc/self/exe", args.data());
+  // execv only returns on failure: carry on in this process.
+}
+
 std::vector<std::string> InitMain(int argc, char** argv, const char* usage) {
+  UsePassiveOpenMpWaits(argc, argv);
   absl::SetProgramUsageMessage(usage);
   const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   WarnIfReferenceBlas();

@@ -138,6 +138,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  base::UsePassiveOpenMpWaits(argc, argv);
   base::WarnIfReferenceBlas();
   base::ConfigureThreads();
   benchmark::AddCustomContext("oneDNN ISA", kernels::Int8Linear::CpuIsa());

@@ -48,6 +48,7 @@ BENCHMARK_CAPTURE(BM_BertForward, bert-base, std::string("bert-base"))
 }  // namespace
 
 int main(int argc, char** argv) {
+  base::UsePassiveOpenMpWaits(argc, argv);
   base::WarnIfReferenceBlas();
   base::ConfigureThreads();
   benchmark::Initialize(&argc, argv);

@@ -162,6 +162,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  base::UsePassiveOpenMpWaits(argc, argv);
   base::WarnIfReferenceBlas();
   base::ConfigureThreads();
   benchmark::Initialize(&argc, argv);
