@@ -1,0 +1,476 @@
+#include "compressor/quantization/qat.h"
+
+#include <algorithm>
+#include <regex>
+
+#include <ATen/ATen.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "base/status_macros.h"
+
+namespace compressor {
+namespace {
+
+bool MatchesAny(const std::vector<std::regex>& patterns, const std::string& name) {
+  return std::any_of(patterns.begin(), patterns.end(),
+                     [&](const std::regex& r) { return std::regex_search(name, r); });
+}
+
+absl::StatusOr<std::vector<std::regex>> CompileAll(const std::vector<std::string>& patterns,
+                                                   const std::string& source, const char* key) {
+  std::vector<std::regex> compiled;
+  for (const std::string& pattern : patterns) {
+    try {
+      compiled.emplace_back(pattern);
+    } catch (const std::regex_error& e) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": ", key, " \"", pattern,
+                                                     "\" is not a valid regex: ", e.what()));
+    }
+  }
+  return compiled;
+}
+
+bool IsObserverName(const std::string& name) {
+  const auto& names = ObserverNames();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// "a, b, c" or "a, b, c and 7 more".
+std::string FewNames(const std::vector<std::string>& names, size_t shown = 5) {
+  if (names.size() <= shown) return absl::StrJoin(names, ", ");
+  return absl::StrCat(absl::StrJoin(names.begin(), names.begin() + shown, ", "), " and ",
+                      names.size() - shown, " more");
+}
+
+torch::nn::Module* ChildOf(torch::nn::Module* parent, const std::string& name) {
+  for (const auto& item : parent->named_children()) {
+    if (item.key() == name) return item.value().get();
+  }
+  return nullptr;
+}
+
+std::unique_ptr<Observer> MakeObserver(const std::string& name, ObserverOptions options) {
+  absl::StatusOr<std::unique_ptr<Observer>> observer = CreateObserver(name, options);
+  TORCH_CHECK(observer.ok(), "QuantizedLinear: ", std::string(observer.status().message()));
+  return std::move(*observer);
+}
+
+ObserverState WithPrefix(const std::string& prefix, const ObserverState& state) {
+  ObserverState out;
+  for (const auto& [key, tensor] : state) out[prefix + key] = tensor;
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// QuantizationConfig
+
+absl::StatusOr<QuantizationConfig> QuantizationConfig::Preset(const std::string& name) {
+  QuantizationConfig config;
+  if (name == "prune_ofa") return config;
+  if (name == "inc_fx") {
+    config.weight = QuantScheme::Int8SymmetricPerChannel(0);
+    config.weight_observer = "moving_average_minmax";
+    config.outputs_not_requantized.clear();
+    return config;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "quantization config: preset \"", name, "\" is unknown; supported: prune_ofa, inc_fx"));
+}
+
+absl::Status QuantizationConfig::Validate(const std::string& source) const {
+  auto error = [&](const char* key, const auto&... problem) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", key, " ", problem...));
+  };
+  if (approach != "quant_aware_training" && approach != "post_training_static_quant" &&
+      approach != "post_training_dynamic_quant") {
+    return error("approach", "is \"", approach,
+                 "\"; supported: quant_aware_training, post_training_static_quant, "
+                 "post_training_dynamic_quant");
+  }
+  RETURN_IF_ERROR(weight.Validate(source, "weight"));
+  RETURN_IF_ERROR(activation.Validate(source, "activation"));
+  if (weight.per_channel && weight.ch_axis > 1) {
+    return error("weight.ch_axis", "must be 0 or 1 for Linear weights, got ", weight.ch_axis);
+  }
+  if (activation.per_channel) {
+    return error("activation.per_channel", "is true; activations are quantized per-tensor");
+  }
+  const std::string supported = absl::StrJoin(ObserverNames(), ", ");
+  if (!IsObserverName(weight_observer)) {
+    return error("weight_observer", "is \"", weight_observer, "\"; supported: ", supported);
+  }
+  if (!IsObserverName(activation_observer)) {
+    return error("activation_observer", "is \"", activation_observer, "\"; supported: ",
+                 supported);
+  }
+  if (weight.per_channel && IsCalibrationObserver(weight_observer)) {
+    return error("weight_observer", "is \"", weight_observer,
+                 "\", which is per-tensor only; per-channel weights need minmax or "
+                 "moving_average_minmax");
+  }
+  if (is_qat() && IsCalibrationObserver(weight_observer)) {
+    return error("weight_observer", "is \"", weight_observer,
+                 "\", a calibration observer; quant_aware_training re-observes weights every "
+                 "step: use minmax or moving_average_minmax");
+  }
+  if (is_qat() && IsCalibrationObserver(activation_observer)) {
+    return error("activation_observer", "is \"", activation_observer,
+                 "\", a calibration observer (post_training_static_quant); "
+                 "quant_aware_training needs moving_average_minmax or minmax");
+  }
+  ObserverOptions options;
+  options.averaging_constant = averaging_constant;
+  options.percentile = percentile;
+  options.bins = histogram_bins;
+  RETURN_IF_ERROR(options.Validate(source));
+  for (const std::string& type : op_types) {
+    if (type != "Linear") return error("op_types", "contains \"", type, "\"; supported: Linear");
+  }
+  if (op_types.empty()) return error("op_types", "is empty; supported: Linear");
+  for (const auto& [list, key] : {std::make_pair(&op_names, "op_names"),
+                                  std::make_pair(&excluded_op_names, "excluded_op_names"),
+                                  std::make_pair(&outputs_not_requantized,
+                                                 "outputs_not_requantized")}) {
+    absl::StatusOr<std::vector<std::regex>> compiled = CompileAll(*list, source, key);
+    if (!compiled.ok()) return compiled.status();
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------
+// QuantizedLinear
+
+QuantizedLinearImpl::QuantizedLinearImpl(const torch::nn::LinearImpl& linear,
+                                         QuantizedLinearOptions options)
+    : linear_options_(linear.options), options_(std::move(options)) {
+  TORCH_CHECK(!(options_.dynamic_input && options_.requantize_output),
+              "QuantizedLinear: dynamic quantization keeps the output fp32 "
+              "(requantize_output must be false)");
+  // The registered tensors (not the members, which a user may have reassigned) are the
+  // ones optimizers, masks and checkpoints know.
+  const auto params = linear.named_parameters(/*recurse=*/false);
+  const at::Tensor* w = params.find("weight");
+  TORCH_CHECK(w != nullptr && w->defined(), "QuantizedLinear: the Linear has no weight");
+  weight = register_parameter("weight", *w, w->requires_grad());
+  const at::Tensor* b = params.find("bias");
+  if (b != nullptr && b->defined()) {
+    bias = register_parameter("bias", *b, b->requires_grad());
+  } else {
+    bias = register_parameter("bias", at::Tensor(), /*requires_grad=*/false);
+  }
+  train(linear.is_training());
+
+  ObserverOptions weight_options = options_.observer_options;
+  weight_options.per_channel = options_.weight_scheme.per_channel;
+  weight_options.ch_axis = options_.weight_scheme.ch_axis;
+  weight_observer_ = MakeObserver(options_.weight_observer, weight_options);
+  ObserverOptions activation_options = options_.observer_options;
+  activation_options.per_channel = false;
+  if (!options_.dynamic_input) {
+    input_observer_ = MakeObserver(options_.activation_observer, activation_options);
+  }
+  if (options_.requantize_output) {
+    output_observer_ = MakeObserver(options_.activation_observer, activation_options);
+  }
+}
+
+void QuantizedLinearImpl::ObserveWeight() {
+  // A weight's range is that of its current value (Q8BERT); only the moving average
+  // deliberately remembers earlier steps.
+  if (weight_observer_->name() != "moving_average_minmax") weight_observer_->Reset();
+  weight_observer_->Observe(weight);
+  weight_q_.reset();
+}
+
+at::Tensor QuantizedLinearImpl::forward(const at::Tensor& input) {
+  TORCH_CHECK(input.dim() >= 1 && input.size(-1) == linear_options_.in_features(),
+              "QuantizedLinear: input of shape ", input.sizes(), " does not end in ",
+              linear_options_.in_features(), " features");
+  if (calibrating_ && !frozen_) {
+    if (input_observer_) input_observer_->Observe(input);
+    at::Tensor output = at::linear(input, weight, bias);
+    if (output_observer_) output_observer_->Observe(output);
+    input_q_.reset();
+    output_q_.reset();
+    return output;
+  }
+  const bool observe = !frozen_ && is_training();
+  at::Tensor x = input;
+  if (options_.dynamic_input) {
+    const auto [lo, hi] = at::aminmax(input.detach().to(at::kFloat));
+    x = FakeQuantize(x, ComputeQParams(lo.reshape({1}), hi.reshape({1}),
+                                       options_.activation_scheme),
+                     options_.activation_scheme);
+  } else {
+    if (observe) {
+      input_observer_->Observe(input);
+      input_q_.reset();
+    }
+    TORCH_CHECK(input_observer_->observed(), "QuantizedLinear(", linear_options_.in_features(),
+                " -> ", linear_options_.out_features(),
+                "): its input observer has seen no data; run training-mode forwards (QAT) or "
+                "calibrate before evaluating");
+    x = FakeQuantize(x, input_qparams(), options_.activation_scheme);
+  }
+  if (!frozen_) ObserveWeight();
+  at::Tensor output = at::linear(x, FakeQuantizedWeight(), bias);
+  if (output_observer_) {
+    if (observe) {
+      output_observer_->Observe(output);
+      output_q_.reset();
+    }
+    output = FakeQuantize(output, output_qparams(), options_.activation_scheme);
+  }
+  return output;
+}
+
+void QuantizedLinearImpl::Freeze() {
+  if (frozen_) return;
+  ObserveWeight();
+  calibrating_ = false;
+  frozen_ = true;
+  weight_q_ = weight_observer_->QParams(options_.weight_scheme);
+  if (input_observer_) input_q_ = input_observer_->QParams(options_.activation_scheme);
+  if (output_observer_) output_q_ = output_observer_->QParams(options_.activation_scheme);
+}
+
+void QuantizedLinearImpl::set_calibrating(bool calibrating) {
+  TORCH_CHECK(!(calibrating && frozen_), "QuantizedLinear: cannot calibrate after Freeze()");
+  calibrating_ = calibrating;
+}
+
+QuantParams QuantizedLinearImpl::weight_qparams() const {
+  // The weight is always at hand: before the first forward, its qparams are its own.
+  if (!weight_observer_->observed()) weight_observer_->Observe(weight);
+  if (!weight_q_) weight_q_ = weight_observer_->QParams(options_.weight_scheme);
+  return *weight_q_;
+}
+
+QuantParams QuantizedLinearImpl::input_qparams() const {
+  TORCH_CHECK(input_observer_ != nullptr,
+              "QuantizedLinear: dynamic quantization has no fixed input qparams");
+  if (!input_q_) input_q_ = input_observer_->QParams(options_.activation_scheme);
+  return *input_q_;
+}
+
+QuantParams QuantizedLinearImpl::output_qparams() const {
+  TORCH_CHECK(output_observer_ != nullptr, "QuantizedLinear: the output is not re-quantized");
+  if (!output_q_) output_q_ = output_observer_->QParams(options_.activation_scheme);
+  return *output_q_;
+}
+
+at::Tensor QuantizedLinearImpl::FakeQuantizedWeight() const {
+  return FakeQuantize(weight, weight_qparams(), options_.weight_scheme);
+}
+
+ObserverState QuantizedLinearImpl::State() const {
+  ObserverState state = WithPrefix("weight_observer/", weight_observer_->State());
+  if (input_observer_) state.merge(WithPrefix("input_observer/", input_observer_->State()));
+  if (output_observer_) state.merge(WithPrefix("output_observer/", output_observer_->State()));
+  return state;
+}
+
+absl::Status QuantizedLinearImpl::LoadState(const ObserverState& state) {
+  std::vector<std::pair<std::string, Observer*>> parts = {
+      {"weight_observer/", weight_observer_.get()},
+      {"input_observer/", input_observer_.get()},
+      {"output_observer/", output_observer_.get()}};
+  size_t used = 0;
+  for (const auto& [prefix, observer] : parts) {
+    if (observer == nullptr) continue;
+    ObserverState mine;
+    for (const auto& [key, tensor] : state) {
+      if (key.compare(0, prefix.size(), prefix) == 0) mine[key.substr(prefix.size())] = tensor;
+    }
+    used += mine.size();
+    if (absl::Status status = observer->LoadState(mine); !status.ok()) {
+      return absl::Status(status.code(), absl::StrCat(prefix, " ", status.message()));
+    }
+  }
+  if (used != state.size()) {
+    for (const auto& [key, tensor] : state) {
+      const bool known = std::any_of(parts.begin(), parts.end(), [&](const auto& part) {
+        return part.second != nullptr && key.compare(0, part.first.size(), part.first) == 0;
+      });
+      if (!known) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("key '", key, "' belongs to no observer of this QuantizedLinear"));
+      }
+    }
+  }
+  weight_q_.reset();
+  input_q_.reset();
+  output_q_.reset();
+  return absl::OkStatus();
+}
+
+void QuantizedLinearImpl::pretty_print(std::ostream& stream) const {
+  stream << "compressor::QuantizedLinear(in_features=" << linear_options_.in_features()
+         << ", out_features=" << linear_options_.out_features()
+         << ", bias=" << (bias.defined() ? "true" : "false")
+         << ", weight=" << options_.weight_scheme.ToString() << "/" << options_.weight_observer
+         << ", input="
+         << (options_.dynamic_input
+                 ? std::string("dynamic")
+                 : options_.activation_scheme.ToString() + "/" + options_.activation_observer)
+         << ", output="
+         << (options_.requantize_output ? options_.activation_scheme.ToString() : "fp32")
+         << (frozen_ ? ", frozen" : "") << ")";
+}
+
+// ---------------------------------------------------------------------------------------
+// Model preparation
+
+absl::StatusOr<LinearSelection> SelectLinears(const torch::nn::Module& model,
+                                              const QuantizationConfig& config) {
+  const std::string source = "quantization config";
+  ASSIGN_OR_RETURN(const std::vector<std::regex> included,
+                   CompileAll(config.op_names, source, "op_names"));
+  ASSIGN_OR_RETURN(const std::vector<std::regex> excluded,
+                   CompileAll(config.excluded_op_names, source, "excluded_op_names"));
+  LinearSelection selection;
+  for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+    const std::string& name = item.key();
+    if (item.value()->as<QuantizedLinearImpl>() != nullptr) {
+      ++selection.total;
+      continue;
+    }
+    if (item.value()->as<torch::nn::LinearImpl>() == nullptr) continue;
+    ++selection.total;
+    const bool chosen = (config.op_names.empty() || MatchesAny(included, name)) &&
+                        !MatchesAny(excluded, name);
+    (chosen ? selection.selected : selection.excluded).push_back(name);
+  }
+  return selection;
+}
+
+QuantizedLinearOptions OptionsFor(const QuantizationConfig& config, const std::string& name) {
+  QuantizedLinearOptions options;
+  options.weight_scheme = config.weight;
+  options.activation_scheme = config.activation;
+  options.weight_observer = config.weight_observer;
+  options.activation_observer = config.activation_observer;
+  options.observer_options.averaging_constant = config.averaging_constant;
+  options.observer_options.percentile = config.percentile;
+  options.observer_options.bins = config.histogram_bins;
+  options.dynamic_input = config.is_dynamic();
+  bool keep_fp32_output = config.is_dynamic();
+  for (const std::string& pattern : config.outputs_not_requantized) {
+    keep_fp32_output = keep_fp32_output || std::regex_search(name, std::regex(pattern));
+  }
+  options.requantize_output = !keep_fp32_output;
+  return options;
+}
+
+absl::StatusOr<std::vector<std::string>> PrepareModel(torch::nn::Module& model,
+                                                      const QuantizationConfig& config) {
+  RETURN_IF_ERROR(config.Validate("quantization config"));
+  if (model.as<torch::nn::LinearImpl>() != nullptr ||
+      model.as<QuantizedLinearImpl>() != nullptr) {
+    return absl::InvalidArgumentError(
+        "quantization: the model itself is a Linear, which has no parent to swap it in; wrap "
+        "it in a module");
+  }
+  std::vector<std::string> prepared;
+  for (const auto& [name, module] : QuantizedModules(model)) prepared.push_back(name);
+  if (!prepared.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "quantization: the model is already prepared (", FewNames(prepared),
+        " are QuantizedLinear); prepare a model once"));
+  }
+  ASSIGN_OR_RETURN(LinearSelection selection, SelectLinears(model, config));
+  if (selection.selected.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "quantization config: no module matches op_types [", absl::StrJoin(config.op_types, ", "),
+        "], op_names [", absl::StrJoin(config.op_names, ", "), "] outside excluded_op_names [",
+        absl::StrJoin(config.excluded_op_names, ", "), "] (the model has ", selection.total,
+        " Linears)"));
+  }
+
+  struct Swap {
+    torch::nn::Module* parent;
+    std::string leaf;
+    std::shared_ptr<torch::nn::Module> old;
+  };
+  std::vector<Swap> swaps;
+  auto revert = [&swaps]() {
+    for (auto it = swaps.rbegin(); it != swaps.rend(); ++it) {
+      it->parent->replace_module(it->leaf, it->old);
+    }
+  };
+  for (const std::string& name : selection.selected) {
+    const size_t dot = name.rfind('.');
+    torch::nn::Module* parent = &model;
+    if (dot != std::string::npos) {
+      for (const absl::string_view part : absl::StrSplit(name.substr(0, dot), '.')) {
+        parent = ChildOf(parent, std::string(part));
+        if (parent == nullptr) break;
+      }
+    }
+    const std::string leaf = dot == std::string::npos ? name : name.substr(dot + 1);
+    std::shared_ptr<torch::nn::Module> old;
+    if (parent != nullptr) {
+      for (const auto& item : parent->named_children()) {
+        if (item.key() == leaf) old = item.value();
+      }
+    }
+    if (old == nullptr) {
+      revert();
+      return absl::InternalError(
+          absl::StrCat("quantization: cannot find the parent of Linear '", name, "'"));
+    }
+    try {
+      QuantizedLinear quantized(*old->as<torch::nn::LinearImpl>(), OptionsFor(config, name));
+      parent->replace_module(leaf, quantized.ptr());
+    } catch (const c10::Error& e) {
+      revert();
+      return absl::InternalError(absl::StrCat("quantization: cannot quantize Linear '", name,
+                                              "': ", e.what_without_backtrace()));
+    }
+    swaps.push_back({parent, leaf, std::move(old)});
+  }
+  // After replace_module the parent's registry no longer owns the old Linear; if anything
+  // else still does (a typed member, a Sequential's or ModuleList's own list), that is
+  // what the parent's forward() calls, and the swap would change nothing.
+  std::vector<std::string> stuck;
+  for (size_t i = 0; i < swaps.size(); ++i) {
+    if (swaps[i].old.use_count() > 1) stuck.push_back(selection.selected[i]);
+  }
+  if (!stuck.empty()) {
+    revert();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "quantization: cannot swap ", stuck.size(), " of ", swaps.size(),
+        " Linears for QuantizedLinear: ", FewNames(stuck),
+        "; their parents keep their own reference (a typed member such as "
+        "`torch::nn::Linear dense` called in forward(), or a Sequential/ModuleList), which "
+        "replace_module cannot update, so they would silently stay fp32. Call them through "
+        "the registered children (ForwardLinear) or exclude them with excluded_op_names; "
+        "the model is unchanged"));
+  }
+  return selection.selected;
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<QuantizedLinearImpl>>> QuantizedModules(
+    const torch::nn::Module& model) {
+  std::vector<std::pair<std::string, std::shared_ptr<QuantizedLinearImpl>>> modules;
+  for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+    if (auto quantized = std::dynamic_pointer_cast<QuantizedLinearImpl>(item.value())) {
+      modules.emplace_back(item.key(), std::move(quantized));
+    }
+  }
+  return modules;
+}
+
+at::Tensor ForwardLinear(torch::nn::Module& module, const at::Tensor& input) {
+  if (auto* quantized = module.as<QuantizedLinearImpl>()) return quantized->forward(input);
+  auto* linear = module.as<torch::nn::LinearImpl>();
+  TORCH_CHECK(linear != nullptr, "ForwardLinear: ", module.name(),
+              " is neither a Linear nor a QuantizedLinear");
+  return linear->forward(input);
+}
+
+}  // namespace compressor

@@ -1,0 +1,197 @@
+// Preparing any torch::nn::Module for quantization: the config (INC's vocabulary), the
+// QuantizedLinear that fake-quantizes input, weight and (optionally) output of a Linear
+// during training and calibration, and PrepareModel, which swaps the selected Linears for
+// QuantizedLinears in place.
+//
+//   QuantizationConfig config;                 // Prune OFA's scheme (= Preset("prune_ofa"))
+//   ASSIGN_OR_RETURN(std::vector<std::string> swapped, PrepareModel(*model, config));
+//   // train (observers update in train mode) ... then, per module:
+//   module->Freeze();                           // stop observing; qparams fixed
+//   QuantParams w = module->weight_qparams();   // what conversion to INT8 reads
+//
+// What makes this safe to combine with pruning and optimizers:
+//  - a QuantizedLinear registers the Linear's own weight and bias tensors, so parameter
+//    names ("<name>.weight"), tensor identity (optimizer state, pruning masks) and
+//    checkpoints are unchanged; observers are plain members, not buffers;
+//  - every range includes 0, so pruned (exactly zero) weights stay exactly zero;
+//  - PrepareModel is all-or-nothing: a Linear that cannot be swapped is an error naming
+//    it and the model is left unchanged, never a silently partial quantization.
+//
+// Limitation of LibTorch's C++ modules (checked, not assumed): Module::replace_module only
+// updates the parent's registry of children. A parent that calls a typed member
+// (`torch::nn::Linear dense; ... dense->forward(x)`, torch::nn::Sequential, ModuleList)
+// would keep running the old fp32 Linear. PrepareModel detects this (the old Linear is
+// still owned by someone after the swap) and fails naming the modules; a parent must
+// call such children through its registered modules (see ForwardLinear).
+#ifndef COMPRESSOR_QUANTIZATION_QAT_H_
+#define COMPRESSOR_QUANTIZATION_QAT_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "compressor/quantization/observer.h"
+#include "compressor/quantization/qscheme.h"
+
+namespace compressor {
+
+// INC's quantization vocabulary. Every field has a default (Prune OFA's scheme), so a
+// config is never shared state.
+struct QuantizationConfig {
+  // quant_aware_training | post_training_static_quant | post_training_dynamic_quant.
+  std::string approach = "quant_aware_training";
+  // int8 symmetric per-tensor (Prune OFA / Q8BERT).
+  QuantScheme weight = QuantScheme::Int8SymmetricPerTensor();
+  // uint8 affine per-tensor; activations are always per-tensor.
+  QuantScheme activation = QuantScheme::Uint8AffinePerTensor();
+  // Weights: minmax (the live weight's range, re-observed every forward) or
+  // moving_average_minmax; post-training also percentile | kl | mse.
+  std::string weight_observer = "minmax";
+  // Inputs and re-quantized outputs. QAT: moving_average_minmax | minmax; static PTQ
+  // calibration: also percentile | kl | mse. Unused by dynamic PTQ.
+  std::string activation_observer = "moving_average_minmax";
+  double averaging_constant = 0.01;  // moving_average_minmax, as PyTorch.
+  double percentile = 99.99;         // percentile observer, in percent.
+  int64_t histogram_bins = 2048;     // percentile / kl / mse: bins over [0, max |x|].
+  std::vector<std::string> op_types = {"Linear"};  // Module types quantized (Linear).
+  std::vector<std::string> op_names;           // Regexes over module names; empty: all.
+  std::vector<std::string> excluded_op_names;  // Regexes kept fp32; empty: none (every
+                                               // Linear, query/key/value included).
+  // Regexes of modules whose output stays fp32 (Prune OFA: the Linears feeding a residual
+  // add or the task head); every other quantized Linear fake-quantizes its output too.
+  std::vector<std::string> outputs_not_requantized = {"output\\.dense$", "value$",
+                                                      "qa_outputs$"};
+
+  // "prune_ofa": exactly the defaults above (the paper's scheme).
+  // "inc_fx": INC's FX-mode QAT on torch >= 1.10: int8 symmetric per-channel weights
+  //   (axis 0) with a moving-average per-channel observer, uint8 affine activations, every
+  //   quantized Linear's output re-quantized.
+  static absl::StatusOr<QuantizationConfig> Preset(const std::string& name);
+
+  bool is_qat() const { return approach == "quant_aware_training"; }
+  bool is_dynamic() const { return approach == "post_training_dynamic_quant"; }
+  // Everything checkable without a model; messages start with `source` and name the key
+  // and the offending value.
+  absl::Status Validate(const std::string& source) const;
+};
+
+// How one QuantizedLinear quantizes (PrepareModel fills it from the config).
+struct QuantizedLinearOptions {
+  QuantScheme weight_scheme = QuantScheme::Int8SymmetricPerTensor();
+  QuantScheme activation_scheme = QuantScheme::Uint8AffinePerTensor();
+  std::string weight_observer = "minmax";
+  std::string activation_observer = "moving_average_minmax";
+  ObserverOptions observer_options;  // averaging_constant, percentile, bins.
+  // Dynamic quantization: the input's qparams come from each input's own min/max (as a
+  // dynamically quantized kernel computes them), nothing is observed, output stays fp32.
+  bool dynamic_input = false;
+  bool requantize_output = true;  // Fake-quantize the output with its own observer.
+};
+
+// A Linear with fake quantization (fp32 arithmetic that reproduces the INT8 rounding),
+// built from an existing Linear whose weight and bias tensors it registers as its own.
+//
+// forward(x), unless calibrating:
+//   x' = FakeQuantize(x, input qparams)     input observer updated in train mode
+//   w' = FakeQuantize(weight, weight qparams)  weight observer updated every forward
+//   y  = x' w'^T + bias                     (fp32 bias, as the 32-bit bias of INT8 kernels)
+//   y' = FakeQuantize(y, output qparams)    only when requantize_output
+// Calibrating (post-training static): observes input and output in any mode and returns
+// the fp32 result. Freeze() observes the weight one last time and stops every update.
+// Gradients flow by the straight-through estimator of at::fake_quantize_*.
+// Not Cloneable (clone() throws): its observers are per-instance state.
+class QuantizedLinearImpl : public torch::nn::Module {
+ public:
+  QuantizedLinearImpl(const torch::nn::LinearImpl& linear, QuantizedLinearOptions options);
+
+  at::Tensor forward(const at::Tensor& input);
+
+  // Stops every observer; the qparams are computed once and fixed from here on.
+  void Freeze();
+  bool frozen() const { return frozen_; }
+  // Post-training static calibration: observe, compute in fp32.
+  void set_calibrating(bool calibrating);
+  bool calibrating() const { return calibrating_; }
+
+  // The qparams forward uses now (what conversion reads after Freeze()). Before any
+  // observation: the live weight's for weights, PyTorch's defaults (scale 1, zero point 0)
+  // for activations.
+  QuantParams weight_qparams() const;
+  QuantParams input_qparams() const;   // Not for dynamic_input (TORCH_CHECK).
+  QuantParams output_qparams() const;  // Only when requantize_output (TORCH_CHECK).
+  // The weight after fake quantization with weight_qparams() (differentiable).
+  at::Tensor FakeQuantizedWeight() const;
+
+  const Observer& weight_observer() const { return *weight_observer_; }
+  const Observer* input_observer() const { return input_observer_.get(); }    // Null: dynamic.
+  const Observer* output_observer() const { return output_observer_.get(); }  // Null: fp32 out.
+  const QuantizedLinearOptions& options() const { return options_; }
+  const torch::nn::LinearOptions& linear_options() const { return linear_options_; }
+
+  // Observer states under "weight_observer/", "input_observer/", "output_observer/".
+  ObserverState State() const;
+  // Restores State(); every key of this module's observers must be present.
+  absl::Status LoadState(const ObserverState& state);
+
+  void pretty_print(std::ostream& stream) const override;
+
+  at::Tensor weight;  // The original Linear's weight (same tensor).
+  at::Tensor bias;    // Its bias (same tensor; undefined when it had none).
+
+ private:
+  void ObserveWeight();
+
+  torch::nn::LinearOptions linear_options_;
+  QuantizedLinearOptions options_;
+  std::unique_ptr<Observer> weight_observer_;
+  std::unique_ptr<Observer> input_observer_;
+  std::unique_ptr<Observer> output_observer_;
+  bool frozen_ = false;
+  bool calibrating_ = false;
+  // Cached qparams; reset when an observer changes.
+  mutable std::optional<QuantParams> weight_q_, input_q_, output_q_;
+};
+TORCH_MODULE(QuantizedLinear);
+
+// Which modules of a model the config selects.
+struct LinearSelection {
+  std::vector<std::string> selected;  // Linears to quantize, in named_modules() order.
+  std::vector<std::string> excluded;  // Linears left fp32 by op_names/excluded_op_names.
+  int64_t total = 0;                  // Linears (and QuantizedLinears) in the model.
+};
+absl::StatusOr<LinearSelection> SelectLinears(const torch::nn::Module& model,
+                                              const QuantizationConfig& config);
+
+// The QuantizedLinearOptions PrepareModel gives the module `name`.
+QuantizedLinearOptions OptionsFor(const QuantizationConfig& config, const std::string& name);
+
+// Swaps every selected Linear for a QuantizedLinear with Module::replace_module on its
+// parent; returns the swapped names. All or nothing: errors (invalid config, no Linear
+// selected, a model prepared twice, a Linear its parent still calls through its own
+// reference) name the modules and leave the model unchanged.
+absl::StatusOr<std::vector<std::string>> PrepareModel(torch::nn::Module& model,
+                                                      const QuantizationConfig& config);
+
+// Every QuantizedLinear of `model` by name, in named_modules() order.
+std::vector<std::pair<std::string, std::shared_ptr<QuantizedLinearImpl>>> QuantizedModules(
+    const torch::nn::Module& model);
+
+// Runs a registered child that is a Linear or a QuantizedLinear: how a parent module calls
+// children that PrepareModel may swap, e.g.
+//   ForwardLinear(*named_children()["dense"], x)
+at::Tensor ForwardLinear(torch::nn::Module& module, const at::Tensor& input);
+
+}  // namespace compressor
+
+#endif  // COMPRESSOR_QUANTIZATION_QAT_H_

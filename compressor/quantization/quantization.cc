@@ -1,0 +1,164 @@
+#include "compressor/quantization/quantization.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/status_macros.h"
+
+namespace compressor {
+namespace {
+
+std::string FewNames(const std::vector<std::string>& names, size_t shown = 5) {
+  if (names.size() <= shown) return absl::StrJoin(names, ", ");
+  return absl::StrCat(absl::StrJoin(names.begin(), names.begin() + shown, ", "), " and ",
+                      names.size() - shown, " more");
+}
+
+}  // namespace
+
+absl::Status Quantization::on_train_begin(TrainState& state) {
+  if (state.model == nullptr) {
+    return absl::InvalidArgumentError("quantization: on_train_begin got no model");
+  }
+  if (!modules_.empty()) {
+    return absl::FailedPreconditionError(
+        "quantization: on_train_begin was called twice; use one Quantization per run");
+  }
+  RETURN_IF_ERROR(config_.Validate("quantization config"));
+  ASSIGN_OR_RETURN(selection_, SelectLinears(*state.model, config_));
+  ASSIGN_OR_RETURN(const std::vector<std::string> swapped, PrepareModel(*state.model, config_));
+  const std::set<std::string> mine(swapped.begin(), swapped.end());
+  for (auto& [name, module] : QuantizedModules(*state.model)) {
+    if (mine.count(name)) modules_.emplace_back(name, std::move(module));
+  }
+  if (config_.approach == "post_training_static_quant") {
+    for (auto& [name, module] : modules_) module->set_calibrating(true);
+  }
+  if (!pending_state_.empty()) {
+    TensorMap pending = std::move(pending_state_);
+    pending_state_.clear();
+    RETURN_IF_ERROR(Restore(pending));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Quantization::on_train_end(TrainState& /*state*/) {
+  if (modules_.empty()) {
+    return absl::FailedPreconditionError("quantization: on_train_end before on_train_begin");
+  }
+  unobserved_.clear();
+  for (const auto& [name, module] : modules_) {
+    if (module->input_observer() != nullptr && !module->input_observer()->observed()) {
+      unobserved_.push_back(name);
+    }
+  }
+  if (config_.approach == "post_training_static_quant" && !unobserved_.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "quantization: calibration never reached ", unobserved_.size(), " of ",
+        modules_.size(), " quantized Linears (", FewNames(unobserved_),
+        "); their activation ranges are unknown. Calibrate on data that reaches them or "
+        "exclude them with excluded_op_names"));
+  }
+  for (const auto& [name, module] : modules_) module->Freeze();
+  frozen_ = true;
+  return absl::OkStatus();
+}
+
+ComponentSummary Quantization::summary() const {
+  ComponentSummary summary{kind(), {}, {}};
+  int64_t requantized = 0;
+  std::vector<std::string> fp32_outputs;
+  for (const auto& [name, module] : modules_) {
+    if (module->output_observer() != nullptr) {
+      ++requantized;
+    } else {
+      fp32_outputs.push_back(name);
+    }
+  }
+  summary.values["quantized_linears"] = static_cast<double>(modules_.size());
+  summary.values["total_linears"] = static_cast<double>(selection_.total);
+  summary.values["fp32_linears"] = static_cast<double>(selection_.total) - modules_.size();
+  summary.values["requantized_outputs"] = static_cast<double>(requantized);
+  summary.notes.push_back(absl::StrCat(
+      config_.approach, ": ", modules_.size(), "/", selection_.total, " Linears quantized"));
+  summary.notes.push_back(
+      absl::StrCat("weights ", config_.weight.ToString(), " (", config_.weight_observer, ")"));
+  summary.notes.push_back(
+      config_.is_dynamic()
+          ? absl::StrCat("activations ", config_.activation.ToString(),
+                         " (dynamic: per-batch range)")
+          : absl::StrCat("activations ", config_.activation.ToString(), " (",
+                         config_.activation_observer, ")"));
+  if (!selection_.excluded.empty()) {
+    summary.notes.push_back(
+        absl::StrCat("kept fp32 by op_names/excluded_op_names: ", FewNames(selection_.excluded)));
+  }
+  if (!fp32_outputs.empty()) {
+    summary.notes.push_back(absl::StrCat(fp32_outputs.size(),
+                                         " outputs not re-quantized: ", FewNames(fp32_outputs)));
+  }
+  if (!unobserved_.empty()) {
+    summary.notes.push_back(absl::StrCat("never saw an input (default qparams): ",
+                                         FewNames(unobserved_)));
+  }
+  summary.notes.push_back(frozen_ ? "observers frozen; the output model is the fake-quant "
+                                    "model (INT8 conversion not implemented yet)"
+                                  : "observers not frozen yet");
+  return summary;
+}
+
+TensorMap Quantization::state() const {
+  if (modules_.empty()) return pending_state_;
+  TensorMap state;
+  for (const auto& [name, module] : modules_) {
+    for (const auto& [key, tensor] : module->State()) state[name + "/" + key] = tensor;
+  }
+  return state;
+}
+
+absl::Status Quantization::load_state(const TensorMap& state) {
+  if (state.empty()) return absl::OkStatus();
+  if (modules_.empty()) {
+    pending_state_ = state;
+    return absl::OkStatus();
+  }
+  return Restore(state);
+}
+
+absl::Status Quantization::Restore(const TensorMap& state) {
+  size_t used = 0;
+  for (const auto& [name, module] : modules_) {
+    const std::string prefix = name + "/";
+    ObserverState mine;
+    for (auto it = state.lower_bound(prefix);
+         it != state.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      mine[it->first.substr(prefix.size())] = it->second;
+    }
+    if (mine.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "quantization state: nothing for quantized module '", name, "' (expected keys '",
+          prefix, "...')"));
+    }
+    used += mine.size();
+    if (absl::Status status = module->LoadState(mine); !status.ok()) {
+      return absl::Status(status.code(), absl::StrCat("quantization state: module '", name,
+                                                      "': ", status.message()));
+    }
+  }
+  if (used != state.size()) {
+    for (const auto& [key, tensor] : state) {
+      bool known = false;
+      for (const auto& [name, module] : modules_) {
+        known = known || key.compare(0, name.size() + 1, name + "/") == 0;
+      }
+      if (!known) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("quantization state: key '", key, "' names no quantized module"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace compressor
