@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include "base/unary_module.h"
 #include "models/modeling_utils.h"
 
 namespace models {
@@ -52,9 +53,9 @@ at::Tensor BertEmbeddingsImpl::forward(const at::Tensor& input_ids,
 
 void BertSelfAttentionImpl::reset() {
   const int64_t hidden = config_.hidden_size;
-  query = register_module("query", MakeLinear(hidden, hidden));
-  key = register_module("key", MakeLinear(hidden, hidden));
-  value = register_module("value", MakeLinear(hidden, hidden));
+  register_module("query", MakeLinear(hidden, hidden));
+  register_module("key", MakeLinear(hidden, hidden));
+  register_module("value", MakeLinear(hidden, hidden));
   dropout =
       register_module("dropout", torch::nn::Dropout(config_.attention_probs_dropout_prob));
 }
@@ -66,9 +67,9 @@ at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden,
   auto split_heads = [&](const at::Tensor& x) {
     return x.view({batch, seq, heads, head_dim}).transpose(1, 2);  // [b, h, s, d]
   };
-  const at::Tensor q = split_heads(query->forward(hidden));
-  const at::Tensor k = split_heads(key->forward(hidden));
-  const at::Tensor v = split_heads(value->forward(hidden));
+  const at::Tensor q = split_heads(base::ForwardChild(*this, "query", hidden));
+  const at::Tensor k = split_heads(base::ForwardChild(*this, "key", hidden));
+  const at::Tensor v = split_heads(base::ForwardChild(*this, "value", hidden));
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(head_dim));
   if (extended_mask.defined()) scores = scores + extended_mask;
   at::Tensor attention = at::softmax(scores, -1);
@@ -78,13 +79,14 @@ at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden,
 }
 
 void BertSelfOutputImpl::reset() {
-  dense = register_module("dense", MakeLinear(in_features_, config_.hidden_size));
+  register_module("dense", MakeLinear(in_features_, config_.hidden_size));
   LayerNorm = register_module("LayerNorm", MakeLayerNorm(config_));
   dropout = register_module("dropout", torch::nn::Dropout(config_.hidden_dropout_prob));
 }
 
 at::Tensor BertSelfOutputImpl::forward(const at::Tensor& hidden, const at::Tensor& residual) {
-  return LayerNorm->forward(dropout->forward(dense->forward(hidden)) + residual);
+  return LayerNorm->forward(
+      dropout->forward(base::ForwardChild(*this, "dense", hidden)) + residual);
 }
 
 void BertAttentionImpl::reset() {
@@ -98,11 +100,11 @@ at::Tensor BertAttentionImpl::forward(const at::Tensor& hidden,
 }
 
 void BertIntermediateImpl::reset() {
-  dense = register_module("dense", MakeLinear(config_.hidden_size, config_.intermediate_size));
+  register_module("dense", MakeLinear(config_.hidden_size, config_.intermediate_size));
 }
 
 at::Tensor BertIntermediateImpl::forward(const at::Tensor& hidden) {
-  return Activation(config_.hidden_act, dense->forward(hidden));
+  return Activation(config_.hidden_act, base::ForwardChild(*this, "dense", hidden));
 }
 
 void BertLayerImpl::reset() {
@@ -137,11 +139,11 @@ at::Tensor BertEncoderImpl::forward(at::Tensor hidden, const at::Tensor& extende
 }
 
 void BertPoolerImpl::reset() {
-  dense = register_module("dense", MakeLinear(config_.hidden_size, config_.hidden_size));
+  register_module("dense", MakeLinear(config_.hidden_size, config_.hidden_size));
 }
 
 at::Tensor BertPoolerImpl::forward(const at::Tensor& hidden) {
-  return at::tanh(dense->forward(hidden.select(1, 0)));
+  return at::tanh(base::ForwardChild(*this, "dense", hidden.select(1, 0)));
 }
 
 BertModelImpl::BertModelImpl(const BertConfig& config, bool add_pooling_layer)
@@ -167,12 +169,13 @@ ModelOutput BertModelImpl::forward(const ModelInput& input) {
 }
 
 void BertPredictionHeadTransformImpl::reset() {
-  dense = register_module("dense", MakeLinear(config_.hidden_size, config_.hidden_size));
+  register_module("dense", MakeLinear(config_.hidden_size, config_.hidden_size));
   LayerNorm = register_module("LayerNorm", MakeLayerNorm(config_));
 }
 
 at::Tensor BertPredictionHeadTransformImpl::forward(const at::Tensor& hidden) {
-  return LayerNorm->forward(Activation(config_.hidden_act, dense->forward(hidden)));
+  return LayerNorm->forward(
+      Activation(config_.hidden_act, base::ForwardChild(*this, "dense", hidden)));
 }
 
 void BertLMPredictionHeadImpl::reset() {
@@ -192,8 +195,11 @@ void BertOnlyMLMHeadImpl::reset() {
 
 void BertPreTrainingHeadsImpl::reset() {
   predictions = register_module("predictions", BertLMPredictionHead(config_));
-  seq_relationship =
-      register_module("seq_relationship", MakeLinear(config_.hidden_size, 2));
+  register_module("seq_relationship", MakeLinear(config_.hidden_size, 2));
+}
+
+at::Tensor BertPreTrainingHeadsImpl::SeqRelationship(const at::Tensor& pooled) {
+  return base::ForwardChild(*this, "seq_relationship", pooled);
 }
 
 namespace {
@@ -236,7 +242,7 @@ ModelOutput BertForPreTrainingImpl::forward(const ModelInput& input) {
   ModelOutput out = bert->forward(input);
   out.prediction_logits = cls->predictions->forward(
       out.last_hidden_state, bert->embeddings->word_embeddings->weight);
-  out.seq_relationship_logits = cls->seq_relationship->forward(out.pooler_output);
+  out.seq_relationship_logits = cls->SeqRelationship(out.pooler_output);
   return out;
 }
 
@@ -248,13 +254,13 @@ BertForPreTrainingImpl::tied_weight_aliases() const {
 BertForQuestionAnsweringImpl::BertForQuestionAnsweringImpl(const BertConfig& config)
     : PreTrainedModel(config, "BertForQuestionAnswering") {
   bert = register_module("bert", BertModel(config, /*add_pooling_layer=*/false));
-  qa_outputs = register_module("qa_outputs", MakeLinear(config.hidden_size, 2));
+  register_module("qa_outputs", MakeLinear(config.hidden_size, 2));
   InitTransformerWeights(*this, config.initializer_range);
 }
 
 ModelOutput BertForQuestionAnsweringImpl::forward(const ModelInput& input) {
   ModelOutput out = bert->forward(input);
-  const at::Tensor logits = qa_outputs->forward(out.last_hidden_state);
+  const at::Tensor logits = base::ForwardChild(*this, "qa_outputs", out.last_hidden_state);
   out.start_logits = logits.select(-1, 0).contiguous();
   out.end_logits = logits.select(-1, 1).contiguous();
   return out;
@@ -266,13 +272,13 @@ BertForSequenceClassificationImpl::BertForSequenceClassificationImpl(const BertC
   dropout = register_module(
       "dropout",
       torch::nn::Dropout(config.classifier_dropout.value_or(config.hidden_dropout_prob)));
-  classifier = register_module("classifier", MakeLinear(config.hidden_size, config.num_labels));
+  register_module("classifier", MakeLinear(config.hidden_size, config.num_labels));
   InitTransformerWeights(*this, config.initializer_range);
 }
 
 ModelOutput BertForSequenceClassificationImpl::forward(const ModelInput& input) {
   ModelOutput out = bert->forward(input);
-  out.logits = classifier->forward(dropout->forward(out.pooler_output));
+  out.logits = base::ForwardChild(*this, "classifier", dropout->forward(out.pooler_output));
   return out;
 }
 

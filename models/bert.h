@@ -2,6 +2,11 @@
 // it, so named_parameters() yields checkpoint keys such as
 // "bert.encoder.layer.0.attention.self.query.weight" with no renaming table.
 //
+// Linear layers are registered children without typed members, and are called through the
+// registry (base::ForwardUnary), so a transform may replace any of them in place (QAT,
+// INT8 conversion) and the model runs the replacement. Reach them by name:
+// model->named_modules()["bert.encoder.layer.0.attention.self.query"].
+//
 //   BertConfig config = *BertConfigPreset("bert-mini");
 //   auto model = std::make_shared<BertForQuestionAnsweringImpl>(config);
 //   ModelOutput out = model->forward({.input_ids = ids});  // out.start_logits, ...
@@ -51,8 +56,7 @@ class BertSelfAttentionImpl : public torch::nn::Cloneable<BertSelfAttentionImpl>
   at::Tensor forward(const at::Tensor& hidden, const at::Tensor& extended_mask,
                      at::Tensor* probs = nullptr);
 
-  torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
-  torch::nn::Dropout dropout{nullptr};
+  torch::nn::Dropout dropout{nullptr};  // Children "query", "key", "value": Linear.
 
  private:
   BertConfig config_;
@@ -70,8 +74,7 @@ class BertSelfOutputImpl : public torch::nn::Cloneable<BertSelfOutputImpl> {
   void reset() override;
   at::Tensor forward(const at::Tensor& hidden, const at::Tensor& residual);
 
-  torch::nn::Linear dense{nullptr};
-  torch::nn::LayerNorm LayerNorm{nullptr};  // NOLINT
+  torch::nn::LayerNorm LayerNorm{nullptr};  // NOLINT. Child "dense": Linear.
   torch::nn::Dropout dropout{nullptr};
 
  private:
@@ -104,9 +107,7 @@ class BertIntermediateImpl : public torch::nn::Cloneable<BertIntermediateImpl> {
  public:
   explicit BertIntermediateImpl(const BertConfig& config) : config_(config) { reset(); }
   void reset() override;
-  at::Tensor forward(const at::Tensor& hidden);
-
-  torch::nn::Linear dense{nullptr};
+  at::Tensor forward(const at::Tensor& hidden);  // Child "dense": Linear.
 
  private:
   BertConfig config_;
@@ -150,9 +151,7 @@ class BertPoolerImpl : public torch::nn::Cloneable<BertPoolerImpl> {
  public:
   explicit BertPoolerImpl(const BertConfig& config) : config_(config) { reset(); }
   void reset() override;
-  at::Tensor forward(const at::Tensor& hidden);
-
-  torch::nn::Linear dense{nullptr};
+  at::Tensor forward(const at::Tensor& hidden);  // Child "dense": Linear.
 
  private:
   BertConfig config_;
@@ -182,8 +181,7 @@ class BertPredictionHeadTransformImpl
   void reset() override;
   at::Tensor forward(const at::Tensor& hidden);
 
-  torch::nn::Linear dense{nullptr};
-  torch::nn::LayerNorm LayerNorm{nullptr};  // NOLINT
+  torch::nn::LayerNorm LayerNorm{nullptr};  // NOLINT. Child "dense": Linear.
 
  private:
   BertConfig config_;
@@ -227,8 +225,9 @@ class BertPreTrainingHeadsImpl : public torch::nn::Cloneable<BertPreTrainingHead
   explicit BertPreTrainingHeadsImpl(const BertConfig& config) : config_(config) { reset(); }
   void reset() override;
 
-  BertLMPredictionHead predictions{nullptr};
-  torch::nn::Linear seq_relationship{nullptr};
+  BertLMPredictionHead predictions{nullptr};  // Child "seq_relationship": Linear.
+  // NSP logits from the pooled output.
+  at::Tensor SeqRelationship(const at::Tensor& pooled);
 
  private:
   BertConfig config_;
@@ -266,8 +265,7 @@ class BertForQuestionAnsweringImpl : public PreTrainedModel {
   ModelOutput forward(const ModelInput& input) override;  // start_logits, end_logits.
   std::string base_model_prefix() const override { return "bert"; }
 
-  BertModel bert{nullptr};
-  torch::nn::Linear qa_outputs{nullptr};
+  BertModel bert{nullptr};  // Child "qa_outputs": Linear.
 };
 TORCH_MODULE(BertForQuestionAnswering);
 
@@ -278,8 +276,7 @@ class BertForSequenceClassificationImpl : public PreTrainedModel {
   std::string base_model_prefix() const override { return "bert"; }
 
   BertModel bert{nullptr};
-  torch::nn::Dropout dropout{nullptr};
-  torch::nn::Linear classifier{nullptr};
+  torch::nn::Dropout dropout{nullptr};  // Child "classifier": Linear.
 };
 TORCH_MODULE(BertForSequenceClassification);
 

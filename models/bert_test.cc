@@ -270,7 +270,7 @@ TEST(BertModelTest, InitialisationFollowsHuggingFace) {
   EXPECT_NEAR(words.std().item<double>(), 0.02, 0.002);
   EXPECT_EQ(words[config.pad_token_id].abs().sum().item<float>(), 0.0f);
   EXPECT_TRUE(at::equal(model->bert->embeddings->LayerNorm->weight, at::ones({16})));
-  EXPECT_EQ(model->qa_outputs->bias.abs().sum().item<float>(), 0.0f);
+  EXPECT_EQ(model->named_parameters()["qa_outputs.bias"].abs().sum().item<float>(), 0.0f);
 }
 
 TEST(LossesTest, RegressionWhenOneLabelAndIgnoreIndexForMlm) {

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <torch/utils.h>
 
+#include "base/unary_module.h"
 #include "models/modeling_utils.h"
 
 namespace models {
@@ -58,10 +59,10 @@ at::Tensor DistilBertEmbeddingsImpl::forward(const at::Tensor& input_ids) {
 
 void MultiHeadSelfAttentionImpl::reset() {
   const int64_t dim = config_.hidden_size;
-  q_lin = register_module("q_lin", MakeLinear(dim, dim));
-  k_lin = register_module("k_lin", MakeLinear(dim, dim));
-  v_lin = register_module("v_lin", MakeLinear(dim, dim));
-  out_lin = register_module("out_lin", MakeLinear(dim, dim));
+  register_module("q_lin", MakeLinear(dim, dim));
+  register_module("k_lin", MakeLinear(dim, dim));
+  register_module("v_lin", MakeLinear(dim, dim));
+  register_module("out_lin", MakeLinear(dim, dim));
   dropout =
       register_module("dropout", torch::nn::Dropout(config_.attention_probs_dropout_prob));
 }
@@ -74,9 +75,10 @@ at::Tensor MultiHeadSelfAttentionImpl::forward(const at::Tensor& hidden, const a
     return x.view({batch, seq, heads, head_dim}).transpose(1, 2);
   };
   // DistilBERT scales the queries before the product, and fills (not adds) the mask.
-  const at::Tensor q = split_heads(q_lin->forward(hidden)) / std::sqrt(double(head_dim));
-  const at::Tensor k = split_heads(k_lin->forward(hidden));
-  const at::Tensor v = split_heads(v_lin->forward(hidden));
+  const at::Tensor q =
+      split_heads(base::ForwardChild(*this, "q_lin", hidden)) / std::sqrt(double(head_dim));
+  const at::Tensor k = split_heads(base::ForwardChild(*this, "k_lin", hidden));
+  const at::Tensor v = split_heads(base::ForwardChild(*this, "v_lin", hidden));
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2));
   if (mask.defined()) {
     const at::Tensor padded = (mask == 0).view({batch, 1, 1, seq});
@@ -87,17 +89,19 @@ at::Tensor MultiHeadSelfAttentionImpl::forward(const at::Tensor& hidden, const a
   weights = dropout->forward(weights);
   const at::Tensor context =
       at::matmul(weights, v).transpose(1, 2).reshape({batch, seq, config_.hidden_size});
-  return out_lin->forward(context);
+  return base::ForwardChild(*this, "out_lin", context);
 }
 
 void FFNImpl::reset() {
-  lin1 = register_module("lin1", MakeLinear(config_.hidden_size, config_.intermediate_size));
-  lin2 = register_module("lin2", MakeLinear(config_.intermediate_size, config_.hidden_size));
+  register_module("lin1", MakeLinear(config_.hidden_size, config_.intermediate_size));
+  register_module("lin2", MakeLinear(config_.intermediate_size, config_.hidden_size));
   dropout = register_module("dropout", torch::nn::Dropout(config_.hidden_dropout_prob));
 }
 
 at::Tensor FFNImpl::forward(const at::Tensor& hidden) {
-  return dropout->forward(lin2->forward(Activation(config_.hidden_act, lin1->forward(hidden))));
+  const at::Tensor inner =
+      Activation(config_.hidden_act, base::ForwardChild(*this, "lin1", hidden));
+  return dropout->forward(base::ForwardChild(*this, "lin2", inner));
 }
 
 void TransformerBlockImpl::reset() {
@@ -162,8 +166,7 @@ void TiedDecoderBiasImpl::reset() { bias = register_parameter("bias", at::zeros(
 DistilBertForMaskedLMImpl::DistilBertForMaskedLMImpl(const BertConfig& config)
     : PreTrainedModel(config, "DistilBertForMaskedLM") {
   distilbert = register_module("distilbert", DistilBertModel(config));
-  vocab_transform =
-      register_module("vocab_transform", MakeLinear(config.hidden_size, config.hidden_size));
+  register_module("vocab_transform", MakeLinear(config.hidden_size, config.hidden_size));
   vocab_layer_norm = register_module("vocab_layer_norm", MakeLayerNorm(config.hidden_size));
   vocab_projector = register_module("vocab_projector", TiedDecoderBias(config.vocab_size));
   InitTransformerWeights(*this, config.initializer_range);
@@ -173,7 +176,8 @@ DistilBertForMaskedLMImpl::DistilBertForMaskedLMImpl(const BertConfig& config)
 ModelOutput DistilBertForMaskedLMImpl::forward(const ModelInput& input) {
   ModelOutput out = distilbert->forward(input);
   const at::Tensor transformed = vocab_layer_norm->forward(
-      Activation(config().hidden_act, vocab_transform->forward(out.last_hidden_state)));
+      Activation(config().hidden_act,
+                 base::ForwardChild(*this, "vocab_transform", out.last_hidden_state)));
   out.logits = at::linear(transformed, distilbert->embeddings->word_embeddings->weight,
                           vocab_projector->bias);
   return out;
@@ -187,7 +191,7 @@ DistilBertForMaskedLMImpl::tied_weight_aliases() const {
 DistilBertForQuestionAnsweringImpl::DistilBertForQuestionAnsweringImpl(const BertConfig& config)
     : PreTrainedModel(config, "DistilBertForQuestionAnswering") {
   distilbert = register_module("distilbert", DistilBertModel(config));
-  qa_outputs = register_module("qa_outputs", MakeLinear(config.hidden_size, 2));
+  register_module("qa_outputs", MakeLinear(config.hidden_size, 2));
   dropout = register_module("dropout", torch::nn::Dropout(config.qa_dropout));
   InitTransformerWeights(*this, config.initializer_range);
   if (config.sinusoidal_pos_embds) distilbert->embeddings->UseSinusoidalPositions();
@@ -195,7 +199,8 @@ DistilBertForQuestionAnsweringImpl::DistilBertForQuestionAnsweringImpl(const Ber
 
 ModelOutput DistilBertForQuestionAnsweringImpl::forward(const ModelInput& input) {
   ModelOutput out = distilbert->forward(input);
-  const at::Tensor logits = qa_outputs->forward(dropout->forward(out.last_hidden_state));
+  const at::Tensor logits =
+      base::ForwardChild(*this, "qa_outputs", dropout->forward(out.last_hidden_state));
   out.start_logits = logits.select(-1, 0).contiguous();
   out.end_logits = logits.select(-1, 1).contiguous();
   return out;
@@ -205,9 +210,8 @@ DistilBertForSequenceClassificationImpl::DistilBertForSequenceClassificationImpl
     const BertConfig& config)
     : PreTrainedModel(config, "DistilBertForSequenceClassification") {
   distilbert = register_module("distilbert", DistilBertModel(config));
-  pre_classifier =
-      register_module("pre_classifier", MakeLinear(config.hidden_size, config.hidden_size));
-  classifier = register_module("classifier", MakeLinear(config.hidden_size, config.num_labels));
+  register_module("pre_classifier", MakeLinear(config.hidden_size, config.hidden_size));
+  register_module("classifier", MakeLinear(config.hidden_size, config.num_labels));
   dropout = register_module("dropout", torch::nn::Dropout(config.seq_classif_dropout));
   InitTransformerWeights(*this, config.initializer_range);
   if (config.sinusoidal_pos_embds) distilbert->embeddings->UseSinusoidalPositions();
@@ -215,8 +219,9 @@ DistilBertForSequenceClassificationImpl::DistilBertForSequenceClassificationImpl
 
 ModelOutput DistilBertForSequenceClassificationImpl::forward(const ModelInput& input) {
   ModelOutput out = distilbert->forward(input);
-  const at::Tensor pooled = at::relu(pre_classifier->forward(out.last_hidden_state.select(1, 0)));
-  out.logits = classifier->forward(dropout->forward(pooled));
+  const at::Tensor pooled = at::relu(
+      base::ForwardChild(*this, "pre_classifier", out.last_hidden_state.select(1, 0)));
+  out.logits = base::ForwardChild(*this, "classifier", dropout->forward(pooled));
   return out;
 }
 

@@ -1,6 +1,8 @@
 // DistilBERT (Sanh et al.) in the LibTorch frontend with Hugging Face's module names
 // ("distilbert.transformer.layer.0.attention.q_lin.weight", ...). Configured by the same
 // BertConfig as BERT (model_type "distilbert"); there are no token types and no pooler.
+// As in bert.h, Linear layers are registered children called through base::ForwardUnary,
+// so transforms can replace them in place.
 #ifndef MODELS_DISTILBERT_H_
 #define MODELS_DISTILBERT_H_
 
@@ -45,7 +47,7 @@ class MultiHeadSelfAttentionImpl : public torch::nn::Cloneable<MultiHeadSelfAtte
   // `mask` is [b, s] (1 keep, 0 pad) or undefined. Writes probabilities to *probs if set.
   at::Tensor forward(const at::Tensor& hidden, const at::Tensor& mask, at::Tensor* probs);
 
-  torch::nn::Linear q_lin{nullptr}, k_lin{nullptr}, v_lin{nullptr}, out_lin{nullptr};
+  // Children "q_lin", "k_lin", "v_lin", "out_lin": Linear.
   torch::nn::Dropout dropout{nullptr};
 
  private:
@@ -60,8 +62,7 @@ class FFNImpl : public torch::nn::Cloneable<FFNImpl> {
   void reset() override;
   at::Tensor forward(const at::Tensor& hidden);
 
-  torch::nn::Linear lin1{nullptr}, lin2{nullptr};
-  torch::nn::Dropout dropout{nullptr};
+  torch::nn::Dropout dropout{nullptr};  // Children "lin1", "lin2": Linear.
 
  private:
   BertConfig config_;
@@ -132,8 +133,7 @@ class DistilBertForMaskedLMImpl : public PreTrainedModel {
   std::string base_model_prefix() const override { return "distilbert"; }
   std::vector<std::pair<std::string, std::string>> tied_weight_aliases() const override;
 
-  DistilBertModel distilbert{nullptr};
-  torch::nn::Linear vocab_transform{nullptr};
+  DistilBertModel distilbert{nullptr};  // Child "vocab_transform": Linear.
   torch::nn::LayerNorm vocab_layer_norm{nullptr};
   TiedDecoderBias vocab_projector{nullptr};
 };
@@ -145,8 +145,7 @@ class DistilBertForQuestionAnsweringImpl : public PreTrainedModel {
   ModelOutput forward(const ModelInput& input) override;  // start_logits, end_logits.
   std::string base_model_prefix() const override { return "distilbert"; }
 
-  DistilBertModel distilbert{nullptr};
-  torch::nn::Linear qa_outputs{nullptr};
+  DistilBertModel distilbert{nullptr};  // Child "qa_outputs": Linear.
   torch::nn::Dropout dropout{nullptr};
 };
 TORCH_MODULE(DistilBertForQuestionAnswering);
@@ -157,9 +156,7 @@ class DistilBertForSequenceClassificationImpl : public PreTrainedModel {
   ModelOutput forward(const ModelInput& input) override;  // logits [b, num_labels].
   std::string base_model_prefix() const override { return "distilbert"; }
 
-  DistilBertModel distilbert{nullptr};
-  torch::nn::Linear pre_classifier{nullptr};
-  torch::nn::Linear classifier{nullptr};
+  DistilBertModel distilbert{nullptr};  // Children "pre_classifier", "classifier": Linear.
   torch::nn::Dropout dropout{nullptr};
 };
 TORCH_MODULE(DistilBertForSequenceClassification);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
+#include "base/unary_module.h"
 
 namespace compressor {
 namespace {
@@ -465,12 +466,15 @@ std::vector<std::pair<std::string, std::shared_ptr<QuantizedLinearImpl>>> Quanti
   return modules;
 }
 
+// Parents that call children through base::ForwardChild (models/ does) run the
+// QuantizedLinear PrepareModel swapped in.
+const bool kQuantizedLinearRegistered = base::RegisterUnaryForward(
+    typeid(QuantizedLinearImpl), [](torch::nn::Module& module, const at::Tensor& input) {
+      return static_cast<QuantizedLinearImpl&>(module).forward(input);
+    });
+
 at::Tensor ForwardLinear(torch::nn::Module& module, const at::Tensor& input) {
-  if (auto* quantized = module.as<QuantizedLinearImpl>()) return quantized->forward(input);
-  auto* linear = module.as<torch::nn::LinearImpl>();
-  TORCH_CHECK(linear != nullptr, "ForwardLinear: ", module.name(),
-              " is neither a Linear nor a QuantizedLinear");
-  return linear->forward(input);
+  return base::ForwardUnary(module, input);
 }
 
 }  // namespace compressor

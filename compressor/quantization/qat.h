@@ -22,7 +22,8 @@
 // (`torch::nn::Linear dense; ... dense->forward(x)`, torch::nn::Sequential, ModuleList)
 // would keep running the old fp32 Linear. PrepareModel detects this (the old Linear is
 // still owned by someone after the swap) and fails naming the modules; a parent must
-// call such children through its registered modules (see ForwardLinear).
+// call such children through its registered modules (base::ForwardChild, as every model
+// in models/ does; QuantizedLinear registers itself with base::RegisterUnaryForward).
 #ifndef COMPRESSOR_QUANTIZATION_QAT_H_
 #define COMPRESSOR_QUANTIZATION_QAT_H_
 
