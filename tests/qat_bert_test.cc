@@ -9,6 +9,7 @@
 
 #include "compressor/combination.h"
 #include "compressor/pruning/pruning.h"
+#include "compressor/quantization/convert.h"
 #include "compressor/quantization/qat.h"
 #include "compressor/quantization/quantization.h"
 #include "models/auto_model.h"
@@ -112,6 +113,51 @@ TEST(QatBertTest, PatternLockZerosSurviveQat) {
   }
   EXPECT_GE(zeros_after, zeros);  // Every pruned weight still quantizes to exactly zero.
   EXPECT_EQ(combined->summaries()[0].values.at("sparsity"), double(zeros) / pruner->Report().numel);
+}
+
+// QAT with conversion: on_train_end leaves a BERT whose 13 Linears run as INT8 on oneDNN,
+// with the pruned weights exactly zero in the int8 tensors and outputs that follow the
+// fake-quant model's.
+TEST(QatBertTest, ConvertedModelRunsInt8AndKeepsZeros) {
+  torch::manual_seed(2);
+  auto model = *models::CreateModel(TinyConfig(), "BertForQuestionAnswering");
+  compressor::PruningConfig oneshot;
+  oneshot.target_sparsity = 0.9;
+  oneshot.sparsity_decay_type = "oneshot";
+  auto pruner = compressor::Pruner::Create(*model, oneshot);
+  pruner->UpdateMasks(0);
+  const int64_t zeros = pruner->Report().zeros;
+  compressor::QuantizationConfig config;
+  config.convert_to_int8 = true;
+  compressor::Quantization qat(config);
+  compressor::TrainState state;
+  state.model = model;
+  model->train();
+  ASSERT_TRUE(qat.on_train_begin(state).ok());
+  models::ModelInput input;
+  input.input_ids = at::randint(1, 64, {4, 12}, at::kLong);
+  for (int i = 0; i < 3; ++i) model->forward(input);  // Observers see data.
+  model->eval();
+  at::Tensor fake_quant;
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& [name, module] : compressor::QuantizedModules(*model)) module->Freeze();
+    fake_quant = model->forward(input).start_logits;
+  }
+  ASSERT_TRUE(qat.on_train_end(state).ok());
+  const auto int8 = compressor::Int8Modules(*model);
+  EXPECT_EQ(int8.size(), 13u);
+  EXPECT_TRUE(compressor::QuantizedModules(*model).empty());
+  int64_t int8_zeros = 0;
+  for (const auto& [name, module] : int8) {
+    if (name != "qa_outputs") int8_zeros += module->zero_weights();
+  }
+  EXPECT_GE(int8_zeros, zeros);
+  EXPECT_EQ(qat.summary().values.at("int8_linears"), 13.0);
+  torch::NoGradGuard no_grad;
+  const at::Tensor converted = model->forward(input).start_logits;
+  EXPECT_LT((converted - fake_quant).abs().max().item<float>(),
+            1e-3f * fake_quant.abs().max().item<float>() + 1e-6f);
 }
 
 }  // namespace

@@ -52,6 +52,9 @@ namespace compressor {
 struct QuantizationConfig {
   // quant_aware_training | post_training_static_quant | post_training_dynamic_quant.
   std::string approach = "quant_aware_training";
+  // on_train_end replaces the frozen fake-quant modules with real INT8 modules (oneDNN,
+  // convert.h); false keeps the fake-quant model (e.g. for export or inspection).
+  bool convert_to_int8 = false;
   // int8 symmetric per-tensor (Prune OFA / Q8BERT).
   QuantScheme weight = QuantScheme::Int8SymmetricPerTensor();
   // uint8 affine per-tensor; activations are always per-tensor.

@@ -1,5 +1,7 @@
 #include "compressor/quantization/quantization.h"
 
+#include "compressor/quantization/convert.h"
+
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -43,7 +45,7 @@ absl::Status Quantization::on_train_begin(TrainState& state) {
   return absl::OkStatus();
 }
 
-absl::Status Quantization::on_train_end(TrainState& /*state*/) {
+absl::Status Quantization::on_train_end(TrainState& state) {
   if (modules_.empty()) {
     return absl::FailedPreconditionError("quantization: on_train_end before on_train_begin");
   }
@@ -62,6 +64,11 @@ absl::Status Quantization::on_train_end(TrainState& /*state*/) {
   }
   for (const auto& [name, module] : modules_) module->Freeze();
   frozen_ = true;
+  if (config_.convert_to_int8) {
+    absl::StatusOr<std::vector<std::string>> converted = ConvertToInt8(*state.model);
+    if (!converted.ok()) return converted.status();
+    converted_ = static_cast<int64_t>(converted->size());
+  }
   return absl::OkStatus();
 }
 
@@ -77,6 +84,7 @@ ComponentSummary Quantization::summary() const {
     }
   }
   summary.values["quantized_linears"] = static_cast<double>(modules_.size());
+  summary.values["int8_linears"] = static_cast<double>(converted_);
   summary.values["total_linears"] = static_cast<double>(selection_.total);
   summary.values["fp32_linears"] = static_cast<double>(selection_.total) - modules_.size();
   summary.values["requantized_outputs"] = static_cast<double>(requantized);

@@ -70,6 +70,7 @@ class Quantization : public Component {
   LinearSelection selection_;
   TensorMap pending_state_;                // Loaded before on_train_begin.
   std::vector<std::string> unobserved_;    // Modules whose activations were never seen.
+  int64_t converted_ = 0;  // Linears converted to INT8 at on_train_end.
   bool frozen_ = false;
 };
 
