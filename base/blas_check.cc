@@ -78,7 +78,7 @@ bool WarnIfReferenceBlas() {
   if (info.vendor != BlasVendor::kReference) return false;
   std::fprintf(stderr,
                "WARNING: LibTorch is calling the reference BLAS (%s); matrix products "
-               "run ~70x slower. Install OpenBLAS: apt-get install libopenblas0-pthread\n",
+               "run ~70x slower. Install OpenBLAS: apt-get install libopenblas0-openmp\n",
                info.library_path.c_str());
   return true;
 }

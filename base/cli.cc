@@ -25,6 +25,7 @@ void UsePassiveOpenMpWaits(int argc, char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) {
     return;
   }
+  if (DetectBlas().library_path.find("openblas-pthread") == std::string::npos) return;
   if (setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0) != 0 || argc < 1) return;
   std::vector<char*> args(argv, argv + argc);
   args.push_back(nullptr);

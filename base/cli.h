@@ -17,13 +17,15 @@
 
 namespace base {
 
-// libgomp spins idle OpenMP threads for a while after each parallel region; LibTorch runs
-// OpenBLAS GEMMs on OpenBLAS's own threads between such regions, so the spinning thread
-// steals a core from the GEMM (measured here: BERT-mini forward 23 ms with passive waits,
-// 304 ms spinning under load). libgomp reads its wait policy only at start-up, so when
-// neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set this re-executes the program with
-// OMP_WAIT_POLICY=PASSIVE. Call first thing in main(); returns only when no re-exec was
-// needed (or it failed, in which case the program just runs with spinning waits).
+// libgomp spins idle OpenMP threads for a while after each parallel region. With the
+// pthread build of OpenBLAS, LibTorch's GEMMs run on OpenBLAS's own threads between such
+// regions and the spinning thread steals a core (BERT-mini forward 304 ms spinning vs 23 ms
+// passive under load). With the OpenMP build (what tools/install_deps.sh selects) all
+// share one pool and spinning helps (BERT-base INT8 encoder 58 ms vs 125 ms passive).
+// libgomp reads its wait policy only at start-up, so when the process runs on the pthread
+// OpenBLAS and neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set, this re-executes the
+// program with OMP_WAIT_POLICY=PASSIVE. Call first thing in main(); returns when no
+// re-exec was needed (or it failed: the program then runs with spinning waits).
 void UsePassiveOpenMpWaits(int argc, char** argv);
 
 // Parses flags (exits with a one-line message on unknown or malformed flags), warns on the
