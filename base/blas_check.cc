@@ -8,19 +8,9 @@
 #include <cstring>
 
 namespace base {
-namespace {
-
-// The library whose symbols are being asked about; set while classifying.
-void* g_blas_handle = nullptr;
-
-bool BlasLibraryHasSymbol(const char* name) {
-  return g_blas_handle != nullptr && dlsym(g_blas_handle, name) != nullptr;
-}
-
-}  // namespace
 
 BlasVendor ClassifyBlas(const std::string& resolved_path,
-                        bool (*has_symbol)(const char* name)) {
+                        const std::function<bool(const char* name)>& has_symbol) {
   if (has_symbol("openblas_get_config")) return BlasVendor::kOpenBlas;
   if (has_symbol("mkl_get_version")) return BlasVendor::kMkl;
   if (has_symbol("bli_info_get_version_str")) return BlasVendor::kBlis;
@@ -48,10 +38,11 @@ BlasInfo DetectBlas() {
   }
   char resolved[PATH_MAX];
   info.library_path = realpath(where.dli_fname, resolved) ? resolved : where.dli_fname;
-  g_blas_handle = dlopen(where.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
-  info.vendor = ClassifyBlas(info.library_path, BlasLibraryHasSymbol);
-  if (g_blas_handle != nullptr) dlclose(g_blas_handle);
-  g_blas_handle = nullptr;
+  void* handle = dlopen(where.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+  info.vendor = ClassifyBlas(info.library_path, [handle](const char* name) {
+    return handle != nullptr && dlsym(handle, name) != nullptr;
+  });
+  if (handle != nullptr) dlclose(handle);
   return info;
 }
 

@@ -4,6 +4,7 @@
 #ifndef BASE_BLAS_CHECK_H_
 #define BASE_BLAS_CHECK_H_
 
+#include <functional>
 #include <string>
 
 namespace base {
@@ -19,7 +20,7 @@ struct BlasInfo {
 // `resolved_path` is the real path of the loaded libblas.so.3, `has_symbol` answers
 // whether a vendor's marker symbol (e.g. "openblas_get_config") is present.
 BlasVendor ClassifyBlas(const std::string& resolved_path,
-                        bool (*has_symbol)(const char* name));
+                        const std::function<bool(const char* name)>& has_symbol);
 
 // Inspects the current process (loaded shared objects and their symbols).
 BlasInfo DetectBlas();

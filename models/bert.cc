@@ -15,20 +15,15 @@ torch::nn::LayerNorm MakeLayerNorm(const BertConfig& config) {
       torch::nn::LayerNormOptions({config.hidden_size}).eps(config.layer_norm_eps));
 }
 
-torch::nn::Linear MakeLinear(int64_t in, int64_t out) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out));
-}
-
 }  // namespace
 
 void BertEmbeddingsImpl::reset() {
   word_embeddings = register_module(
       "word_embeddings",
-      torch::nn::Embedding(torch::nn::EmbeddingOptions(config_.vocab_size, config_.hidden_size)
-                               .padding_idx(config_.pad_token_id)));
+      MakeWordEmbeddings(config_.vocab_size, config_.hidden_size, config_.pad_token_id));
   position_embeddings = register_module(
       "position_embeddings",
-      torch::nn::Embedding(config_.max_position_embeddings, config_.hidden_size));
+      MakePositionEmbeddings(config_.max_position_embeddings, config_.hidden_size));
   token_type_embeddings = register_module(
       "token_type_embeddings",
       torch::nn::Embedding(config_.type_vocab_size, config_.hidden_size));

@@ -19,20 +19,15 @@ torch::nn::LayerNorm MakeLayerNorm(int64_t dim) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kDistilBertLayerNormEps));
 }
 
-torch::nn::Linear MakeLinear(int64_t in, int64_t out) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out));
-}
-
 }  // namespace
 
 void DistilBertEmbeddingsImpl::reset() {
   word_embeddings = register_module(
       "word_embeddings",
-      torch::nn::Embedding(torch::nn::EmbeddingOptions(config_.vocab_size, config_.hidden_size)
-                               .padding_idx(config_.pad_token_id)));
+      MakeWordEmbeddings(config_.vocab_size, config_.hidden_size, config_.pad_token_id));
   position_embeddings = register_module(
       "position_embeddings",
-      torch::nn::Embedding(config_.max_position_embeddings, config_.hidden_size));
+      MakePositionEmbeddings(config_.max_position_embeddings, config_.hidden_size));
   LayerNorm = register_module("LayerNorm", MakeLayerNorm(config_.hidden_size));
   dropout = register_module("dropout", torch::nn::Dropout(config_.hidden_dropout_prob));
 }

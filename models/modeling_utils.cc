@@ -11,6 +11,18 @@
 
 namespace models {
 
+torch::nn::Linear MakeLinear(int64_t in, int64_t out) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out));
+}
+
+torch::nn::Embedding MakeWordEmbeddings(int64_t vocab_size, int64_t dim, int64_t pad_token_id) {
+  return torch::nn::Embedding(torch::nn::EmbeddingOptions(vocab_size, dim).padding_idx(pad_token_id));
+}
+
+torch::nn::Embedding MakePositionEmbeddings(int64_t max_positions, int64_t dim) {
+  return torch::nn::Embedding(max_positions, dim);
+}
+
 at::Tensor Activation(const std::string& name, const at::Tensor& x) {
   if (name == "gelu") return at::gelu(x);
   if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") {
