@@ -26,6 +26,8 @@ PACKAGES=(
   libsentencepiece-dev                # sentencepiece tokenizer + trainer
   libabsl-dev libbenchmark-dev libgtest-dev libgmock-dev
   libyaml-cpp-dev nlohmann-json3-dev  # recipes (YAML), configs and reports (JSON)
+  zlib1g-dev                          # gzipped IDX files (datasets/vision)
+  dataset-fashion-mnist               # Fashion-MNIST IDX files in /usr/share/datasets/fashion-mnist
   ca-certificates
 )
 
