@@ -1,0 +1,54 @@
+// Runs a parsed recipe (recipe.h): every stage in order — build or load the model, build the
+// task's data and the shots' components, train through compressor::Scheduler with the
+// built-in Trainer, evaluate, save the output model — then writes the report (results.json,
+// results.md, plots) when the recipe has one. A stage is finished when its
+// <output_dir>/<stage>/result.json exists (written atomically, last); --resume skips
+// finished stages and continues an interrupted one from its Trainer checkpoint.
+//
+//   ASSIGN_OR_RETURN(Recipe recipe, LoadRecipe(path, overrides));
+//   RunOptions options;
+//   options.resume = true;
+//   ASSIGN_OR_RETURN(RunSummary run, RunRecipe(recipe, options));
+#ifndef RECIPES_PIPELINE_H_
+#define RECIPES_PIPELINE_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "recipes/recipe.h"
+
+namespace recipes {
+
+struct RunOptions {
+  bool resume = false;   // Skip finished stages; continue an interrupted one from its checkpoint.
+  bool dry_run = false;  // Validate, build every stage's model/data/components, print the plan.
+  bool progress = true;  // Progress lines on stderr.
+};
+
+struct StageResult {
+  std::string name;
+  bool skipped = false;       // Finished in an earlier run (resume).
+  double seconds = 0.0;
+  std::string model_dir;      // Where its output model is.
+  bool int8 = false;          // The output model runs INT8 Linears.
+  std::map<std::string, double> metrics_before;
+  std::map<std::string, double> metrics_after;
+  double sparsity = 0.0;      // Measured over the prunable Linear weights of the output.
+};
+
+struct RunSummary {
+  std::vector<StageResult> stages;
+  std::string plan;          // The dry run's plan (shots, steps, schedules), as printed.
+  std::string results_json;  // <output_dir>/results.json (with a report).
+  std::string results_md;    // <output_dir>/results.md.
+  double seconds = 0.0;
+};
+
+// Runs (or, with dry_run, plans) every stage in order and writes the report.
+absl::StatusOr<RunSummary> RunRecipe(const Recipe& recipe, const RunOptions& options);
+
+}  // namespace recipes
+
+#endif  // RECIPES_PIPELINE_H_
