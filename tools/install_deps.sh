@@ -28,6 +28,8 @@ PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev  # recipes (YAML), configs and reports (JSON)
   zlib1g-dev                          # gzipped IDX files (datasets/vision)
   dataset-fashion-mnist               # Fashion-MNIST IDX files in /usr/share/datasets/fashion-mnist
+  libgloo-dev                         # Gloo headers c10d's ProcessGroupGloo.hpp includes (distributed)
+  clang libclang-rt-dev               # libFuzzer + sanitizer runtimes (--config=fuzz / asan)
   ca-certificates
 )
 
