@@ -143,6 +143,10 @@ struct StageSpec {
   // Empty: plain training of the model (pre-training / fine-tuning), no compression.
   std::vector<ShotSpec> shots;
   bool evaluate = true;  // Evaluate the input and output models on task.eval_files.
+  // false: no training at all (an eval-only stage, e.g. scoring a released sparse
+  // checkpoint): the input model is evaluated and saved unchanged; shots must be empty and
+  // train_files may be empty.
+  bool train = true;
   SourceLocation location;
 };
 
