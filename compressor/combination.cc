@@ -50,6 +50,13 @@ bool Combination::needs_training() const {
   return false;
 }
 
+bool Combination::needs_calibration() const {
+  for (const auto& part : parts_) {
+    if (part->needs_calibration()) return true;
+  }
+  return false;
+}
+
 std::vector<at::Tensor> Combination::trainable_parameters() const {
   std::vector<at::Tensor> all;
   for (const auto& part : parts_) {

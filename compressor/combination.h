@@ -33,6 +33,7 @@ class Combination : public Component {
 
   std::string kind() const override { return "combination"; }
   bool needs_training() const override;
+  bool needs_calibration() const override;  // True when any part needs calibration.
   std::map<std::string, std::string> train_settings() const override { return settings_; }
   std::vector<at::Tensor> trainable_parameters() const override;
 

@@ -67,6 +67,10 @@ class Component {
   virtual std::string kind() const = 0;
   // False for components that need calibration/evaluation only (post-training quant).
   virtual bool needs_training() const { return true; }
+  // For a component that needs no training: whether the scheduler must run its calibration
+  // function between on_train_begin and on_train_end (static PTQ does; dynamic PTQ, which
+  // computes activation ranges per call, does not).
+  virtual bool needs_calibration() const { return !needs_training(); }
   // Settings this component needs from the training loop, e.g. {"lr_rewind_frequency":
   // "1000"}; combine() fails when two parts ask for different values of one key.
   virtual std::map<std::string, std::string> train_settings() const { return {}; }

@@ -61,13 +61,15 @@ absl::StatusOr<FitResult> Scheduler::fit() {
       summary.trained = true;
       summary.steps = *steps;
     } else {
-      // Calibration-only shot: prepare, calibrate, convert.
-      if (absl::Status s = component.on_train_begin(state); !s.ok()) return InShot(i, summary.name, s);
-      if (!calibrate_) {
+      // Post-training shot: prepare, calibrate (when the component observes data), convert.
+      if (component.needs_calibration() && !calibrate_) {
         return InShot(i, summary.name, absl::FailedPreconditionError(
                                            "needs calibration but no calibration function is set"));
       }
-      if (absl::Status s = calibrate_(*state.model); !s.ok()) return InShot(i, summary.name, s);
+      if (absl::Status s = component.on_train_begin(state); !s.ok()) return InShot(i, summary.name, s);
+      if (component.needs_calibration()) {
+        if (absl::Status s = calibrate_(*state.model); !s.ok()) return InShot(i, summary.name, s);
+      }
       if (absl::Status s = component.on_train_end(state); !s.ok()) return InShot(i, summary.name, s);
       model = state.model;
     }

@@ -32,7 +32,8 @@ using TrainFunc =
                                           Component& hooks)>;
 // Returns the metric the shots are judged by (higher is better).
 using EvalFunc = std::function<absl::StatusOr<double>(torch::nn::Module& model)>;
-// Runs forward passes over calibration data (post-training quantization).
+// Runs forward passes over calibration data (post-training static quantization; shots whose
+// component says !needs_calibration(), e.g. dynamic PTQ, run without it).
 using CalibrationFunc = std::function<absl::Status(torch::nn::Module& model)>;
 
 struct ShotSummary {

@@ -181,6 +181,41 @@ TEST(SchedulerTest, MultiShotHandsEachOutputModelToTheNextShot) {
   EXPECT_EQ(evaluated_models.size(), 4u);
 }
 
+// A post-training component that computes everything itself (dynamic quantization).
+class NoCalibration : public Recorder {
+ public:
+  explicit NoCalibration(Log* log) : Recorder("quantization", log, /*trains=*/false) {}
+  bool needs_calibration() const override { return false; }
+};
+
+TEST(SchedulerTest, ShotWithoutCalibrationNeedsNoCalibrationFunction) {
+  Log log;
+  Scheduler scheduler;
+  scheduler.set_model(std::make_shared<torch::nn::LinearImpl>(2, 2));
+  scheduler.append(std::make_shared<NoCalibration>(&log));
+  auto result = scheduler.fit();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(log, (Log{"quantization:on_train_begin", "quantization:on_train_end"}));
+  // A calibration function that is set is not called for it either.
+  bool calibrated = false;
+  scheduler.set_calibration_func([&](torch::nn::Module&) {
+    calibrated = true;
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(scheduler.fit().ok());
+  EXPECT_FALSE(calibrated);
+  // A shot that does calibrate still fails before touching the model when none is set.
+  Log other;
+  Scheduler strict;
+  strict.set_model(std::make_shared<torch::nn::LinearImpl>(2, 2));
+  strict.append(std::make_shared<Recorder>("quantization", &other, /*trains=*/false));
+  result = strict.fit();
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(),
+            "shot 1 (quantization): needs calibration but no calibration function is set");
+  EXPECT_TRUE(other.empty());
+}
+
 TEST(SchedulerTest, ErrorsNameTheShot) {
   Log log;
   Scheduler scheduler;

@@ -110,9 +110,15 @@ ComponentSummary Quantization::summary() const {
     summary.notes.push_back(absl::StrCat("never saw an input (default qparams): ",
                                          FewNames(unobserved_)));
   }
-  summary.notes.push_back(frozen_ ? "observers frozen; the output model is the fake-quant "
-                                    "model (INT8 conversion not implemented yet)"
-                                  : "observers not frozen yet");
+  if (!frozen_) {
+    summary.notes.push_back("observers not frozen yet");
+  } else if (config_.convert_to_int8) {
+    summary.notes.push_back(absl::StrCat("observers frozen; ", converted_,
+                                         " Linears converted to oneDNN INT8 modules"));
+  } else {
+    summary.notes.push_back(
+        "observers frozen; the output model is the fake-quant model (convert_to_int8 off)");
+  }
   return summary;
 }
 

@@ -16,11 +16,12 @@
 //  - on_train_end freezes every observer. Static PTQ fails, naming them, if calibration never
 //    reached some quantized Linear.
 //  - needs_training(): true for QAT; false for post-training (the scheduler then runs
-//    on_train_begin, its calibration function, on_train_end).
+//    on_train_begin, its calibration function, on_train_end). needs_calibration(): true
+//    for static PTQ only, so a dynamic PTQ shot needs no calibration function.
 //
 // output_model() returns the trained model with frozen fake quantization (fp32 arithmetic
-// that rounds like INT8). Conversion to the INT8 kernels is not done here yet: it will read
-// each QuantizedLinear's weight_qparams() / input_qparams() / output_qparams().
+// that rounds like INT8), or, with config.convert_to_int8, with every quantized Linear
+// converted at on_train_end to a oneDNN INT8 module (convert.h).
 //
 // When combined with pruning, list pruning first: the pruner selects modules of type
 // Linear, which QuantizedLinear is not. Pruning masks keep working after preparation
@@ -44,6 +45,10 @@ class Quantization : public Component {
 
   std::string kind() const override { return "quantization"; }
   bool needs_training() const override { return config_.is_qat(); }
+  // Only static PTQ observes activations; dynamic PTQ quantizes each input by its own range.
+  bool needs_calibration() const override {
+    return config_.approach == "post_training_static_quant";
+  }
   absl::Status on_train_begin(TrainState& state) override;
   absl::Status on_train_end(TrainState& state) override;
   ComponentSummary summary() const override;

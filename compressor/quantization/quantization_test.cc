@@ -14,6 +14,7 @@
 
 #include "compressor/combination.h"
 #include "compressor/pruning/pruning.h"
+#include "compressor/scheduler.h"
 #include "compressor/train/trainer.h"
 
 namespace compressor {
@@ -309,6 +310,38 @@ TEST(QuantizationTest, DynamicQuantizationNeedsNoCalibrationData) {
   EXPECT_EQ(dynamic.summary().values.at("requantized_outputs"), 0);
   torch::NoGradGuard no_grad;
   EXPECT_EQ(model->forward(at::randn({3, 4})).sizes(), at::IntArrayRef({3, 1}));
+}
+
+// The scheduler runs a dynamic PTQ shot without a calibration function (dynamic
+// quantization computes activation ranges per call), while static PTQ still demands one.
+TEST(QuantizationTest, SchedulerRunsDynamicQuantizationWithoutACalibrationFunction) {
+  torch::manual_seed(6);
+  Mlp model;
+  QuantizationConfig config;
+  config.approach = "post_training_dynamic_quant";
+  auto dynamic = std::make_shared<Quantization>(config);
+  EXPECT_FALSE(dynamic->needs_calibration());
+  Scheduler scheduler;
+  scheduler.set_model(model.ptr());
+  scheduler.append(dynamic);
+  absl::StatusOr<FitResult> result = scheduler.fit();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(dynamic->frozen());
+  EXPECT_EQ(QuantizedModules(*result->model).size(), 3u);
+  ASSERT_EQ(result->shots.size(), 1u);
+  EXPECT_FALSE(result->shots[0].trained);
+
+  Mlp static_model;
+  config.approach = "post_training_static_quant";
+  auto ptq = std::make_shared<Quantization>(config);
+  EXPECT_TRUE(ptq->needs_calibration());
+  Scheduler static_scheduler;
+  static_scheduler.set_model(static_model.ptr());
+  static_scheduler.append(ptq);
+  result = static_scheduler.fit();
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(),
+            "shot 1 (quantization): needs calibration but no calibration function is set");
 }
 
 TEST(QuantizationTest, ConfigErrorsNameTheKey) {
