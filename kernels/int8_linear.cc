@@ -220,6 +220,10 @@ absl::Status ValidateParams(const Int8LinearParams& p) {
 
 }  // namespace
 
+absl::Status ValidateInt8LinearParams(const Int8LinearParams& params) {
+  return ValidateParams(params);
+}
+
 ActivationQuantParams ChooseActivationQuantParams(float min, float max, bool activation_signed) {
   const double lo = std::min(min, 0.0f), hi = std::max(max, 0.0f);
   ActivationQuantParams q;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace kernels {
@@ -36,6 +37,10 @@ struct Int8LinearParams {
   // true: scale and zero point come from each input's min/max (ChooseActivationQuantParams).
   bool dynamic = true;
 };
+
+// The checks Int8Linear::Create applies (dtypes, shapes, finite positive scales, zero point
+// range); InvalidArgument naming the field and value. Shared with other INT8 kernels.
+absl::Status ValidateInt8LinearParams(const Int8LinearParams& params);
 
 // Activation scale and zero point for one tensor.
 struct ActivationQuantParams {
