@@ -103,6 +103,9 @@ absl::Status TrainerConfig::Validate(const std::string& source) const {
   if (eval_steps < 0) return error("eval_steps", "must not be negative, got ", eval_steps);
   if (save_steps < 0) return error("save_steps", "must not be negative, got ", save_steps);
   if (resume && output_dir.empty()) return error("resume", "needs output_dir");
+  if (nan_policy != "stop" && nan_policy != "skip") {
+    return error("nan_policy", "is \"", nan_policy, "\"; supported: stop, skip");
+  }
   return absl::OkStatus();
 }
 
@@ -133,6 +136,15 @@ absl::StatusOr<TrainResult> Trainer::Train(std::shared_ptr<torch::nn::Module> mo
   std::unique_ptr<torch::optim::Optimizer> optimizer =
       MakeOptimizer(config_, *model, hooks.trainable_parameters());
   state.optimizer = optimizer.get();
+  // Everything whose gradient a data-parallel run averages: the model's and the hooks'.
+  std::vector<at::Tensor> synced_parameters;
+  if (sync_) {
+    synced_parameters = model->parameters();
+    for (const at::Tensor& p : hooks.trainable_parameters()) synced_parameters.push_back(p);
+    RETURN_IF_ERROR(sync_->OnTrainBegin(*model));
+  }
+  // Other ranks train the same steps but leave checkpoints, logs and progress to rank 0.
+  const bool main_process = !sync_ || sync_->is_main_process();
 
   const std::optional<int64_t> batches = data_->num_batches();
   const int64_t accumulation = config_.gradient_accumulation_steps;
@@ -171,7 +183,7 @@ absl::StatusOr<TrainResult> Trainer::Train(std::shared_ptr<torch::nn::Module> mo
   }
 
   std::ofstream metrics_log;
-  if (!config_.output_dir.empty()) {
+  if (!config_.output_dir.empty() && main_process) {
     std::error_code ec;
     std::filesystem::create_directories(config_.output_dir, ec);
     metrics_log.open(config_.output_dir + "/metrics.jsonl", std::ios::app);
@@ -205,8 +217,10 @@ absl::StatusOr<TrainResult> Trainer::Train(std::shared_ptr<torch::nn::Module> mo
     if (metrics_log) metrics_log << line.dump() << "\n" << std::flush;
     std::string shown;
     for (const auto& [k, v] : *metrics) absl::StrAppend(&shown, " ", k, "=", absl::StrFormat("%.4f", v));
-    std::fprintf(stderr, "%s[%s] eval at step %lld:%s\n", tty ? "\n" : "", config_.stage.c_str(),
-                 static_cast<long long>(state.step), shown.c_str());
+    if (main_process) {
+      std::fprintf(stderr, "%s[%s] eval at step %lld:%s\n", tty ? "\n" : "",
+                   config_.stage.c_str(), static_cast<long long>(state.step), shown.c_str());
+    }
     const std::string& key = config_.metric_for_best_model;
     if (!key.empty()) {
       auto it = metrics->find(key);
@@ -231,7 +245,7 @@ absl::StatusOr<TrainResult> Trainer::Train(std::shared_ptr<torch::nn::Module> mo
   };
 
   auto checkpoint = [&](int64_t epoch, int64_t batch_in_epoch) -> absl::Status {
-    if (config_.output_dir.empty()) return absl::OkStatus();
+    if (config_.output_dir.empty() || !main_process) return absl::OkStatus();
     position.step = state.step;
     position.epoch = epoch;
     position.batch_in_epoch = batch_in_epoch;
@@ -251,8 +265,9 @@ absl::StatusOr<TrainResult> Trainer::Train(std::shared_ptr<torch::nn::Module> mo
                            {"learning_rate", state.learning_rate},
                            {"steps_per_second", rate}};
     for (const auto& [k, v] : state.logs) line[k] = v;
+    if (result.skipped_steps > 0) line["skipped_steps"] = result.skipped_steps;
     if (metrics_log) metrics_log << line.dump() << "\n" << std::flush;
-    if (config_.progress) {
+    if (config_.progress && main_process) {
       std::string extra;
       if (auto it = state.logs.find("sparsity"); it != state.logs.end()) {
         extra = absl::StrFormat(" | sparsity %.1f%%", 100.0 * it->second);
@@ -279,6 +294,8 @@ absl::StatusOr<TrainResult> Trainer::Train(std::shared_ptr<torch::nn::Module> mo
     int64_t consumed = 0;
     const int64_t skip = epoch == position.epoch ? position.batch_in_epoch : 0;
     int64_t micro = 0;
+    bool step_finite = true;  // Every loss of this step's micro-batches was finite.
+    std::string non_finite;   // What was not, for the message.
     TensorMap batch;
     while (!done) {
       ASSIGN_OR_RETURN(const bool more, data_->Next(&batch));
@@ -299,18 +316,55 @@ absl::StatusOr<TrainResult> Trainer::Train(std::shared_ptr<torch::nn::Module> mo
       loss = hooks.on_after_compute_loss(state, batch, outputs, loss, nullptr);
       const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value)) {
-        return absl::InternalError(absl::StrCat("[", config_.stage, "] loss is ", loss_value,
-                                                " at step ", state.step, " (epoch ", epoch,
-                                                ", batch ", consumed, "); stopping"));
+        const std::string what = absl::StrCat("loss is ", loss_value, " at step ", state.step,
+                                              " (epoch ", epoch, ", batch ", consumed, ")");
+        if (config_.nan_policy == "stop" && !sync_) {
+          return absl::InternalError(absl::StrCat("[", config_.stage, "] ", what, "; stopping"));
+        }
+        if (step_finite) non_finite = what;
+        step_finite = false;  // No backward: this step's gradients are dropped anyway.
+      } else {
+        (accumulation > 1 ? loss / double(accumulation) : loss).backward();
+        window_loss += loss_value;
+        ++window_count;
       }
-      (accumulation > 1 ? loss / double(accumulation) : loss).backward();
-      window_loss += loss_value;
-      ++window_count;
       if (++micro < accumulation) continue;
       micro = 0;
-      hooks.on_before_optimizer_step(state);
-      if (config_.max_grad_norm > 0) {
-        torch::nn::utils::clip_grad_norm_(model->parameters(), config_.max_grad_norm);
+      bool finite = step_finite;
+      if (sync_) {
+        // Every rank joins the all-reduce, so all of them stop or skip this step together.
+        ASSIGN_OR_RETURN(finite, sync_->Synchronize(synced_parameters, step_finite));
+        if (!finite && step_finite) {
+          non_finite = absl::StrCat("loss is not finite on another rank at step ", state.step,
+                                    " (epoch ", epoch, ")");
+        }
+      }
+      step_finite = true;
+      if (finite) {
+        hooks.on_before_optimizer_step(state);
+        if (config_.max_grad_norm > 0) {
+          const double norm =
+              torch::nn::utils::clip_grad_norm_(model->parameters(), config_.max_grad_norm);
+          if (!std::isfinite(norm)) {
+            finite = false;
+            non_finite = absl::StrCat("gradient norm is ", norm, " at step ", state.step,
+                                      " (epoch ", epoch, ", batch ", consumed, ")");
+          }
+        }
+      }
+      if (!finite) {
+        if (config_.nan_policy == "stop") {
+          return absl::InternalError(
+              absl::StrCat("[", config_.stage, "] ", non_finite, "; stopping"));
+        }
+        optimizer->zero_grad();
+        ++result.skipped_steps;
+        if (main_process) {
+          std::fprintf(stderr, "%s[%s] %s; step skipped (nan_policy skip, %lld so far)\n",
+                       tty ? "\n" : "", config_.stage.c_str(), non_finite.c_str(),
+                       static_cast<long long>(result.skipped_steps));
+        }
+        continue;
       }
       optimizer->step();
       hooks.on_after_optimizer_step(state);
@@ -341,6 +395,7 @@ absl::StatusOr<TrainResult> Trainer::Train(std::shared_ptr<torch::nn::Module> mo
   if (config_.load_best_model_at_end && best_weights) {
     RETURN_IF_ERROR(LoadModuleState(*model, *best_weights, "best model"));
   }
+  if (sync_) RETURN_IF_ERROR(sync_->OnTrainEnd(*model));
   RETURN_IF_ERROR(hooks.on_train_end(state));
   result.steps = state.step;
   result.seconds =

@@ -56,6 +56,9 @@ struct TrainerConfig {
   uint64_t seed = 42;                  // Seeds LibTorch's generator at the start.
   bool progress = true;                // Progress line on stderr.
   std::string stage = "train";         // Name shown in progress and logs.
+  // What a non-finite (NaN/Inf) loss or gradient norm does: "stop" fails the run naming the
+  // step; "skip" drops that optimizer step (its gradients) and goes on, counting it.
+  std::string nan_policy = "stop";
 
   absl::Status Validate(const std::string& source) const;
 };
@@ -91,6 +94,27 @@ struct TrainResult {
   double seconds = 0.0;
   bool resumed = false;
   int64_t resumed_from_step = 0;
+  int64_t skipped_steps = 0;             // Optimizer steps dropped by nan_policy "skip".
+};
+
+// Data-parallel training (compressor/distributed): the Trainer calls this so every rank
+// takes identical optimizer steps. Without one the Trainer is a single process.
+class GradientSynchronizer {
+ public:
+  virtual ~GradientSynchronizer() = default;
+  // After on_train_begin (modules swapped, optimizer built), before the first step or the
+  // resume: e.g. make every rank start from rank 0's weights.
+  virtual absl::Status OnTrainBegin(torch::nn::Module& /*model*/) { return absl::OkStatus(); }
+  // After the last backward of an optimizer step, before the hooks' on_before_optimizer_step
+  // and clipping: averages the gradients of `parameters` (undefined ones are skipped) over
+  // the ranks. `local_finite` is false when this rank's loss was not finite; returns
+  // whether every rank's was, so all ranks stop or skip the step together.
+  virtual absl::StatusOr<bool> Synchronize(const std::vector<at::Tensor>& parameters,
+                                           bool local_finite) = 0;
+  // Before on_train_end (where QAT freezes its observers): e.g. merge observer ranges.
+  virtual absl::Status OnTrainEnd(torch::nn::Module& /*model*/) { return absl::OkStatus(); }
+  // Whether this process writes checkpoints, metrics.jsonl and progress (rank 0).
+  virtual bool is_main_process() const { return true; }
 };
 
 class Trainer {
@@ -106,10 +130,14 @@ class Trainer {
 
   const std::optional<TrainResult>& last_result() const { return last_result_; }
 
+  // Optional (not owned; must outlive Train()): null trains as a single process.
+  void set_gradient_synchronizer(GradientSynchronizer* sync) { sync_ = sync; }
+
  private:
   TrainerConfig config_;
   TaskFunctions task_;
   BatchSource* data_;
+  GradientSynchronizer* sync_ = nullptr;
   std::optional<TrainResult> last_result_;
 };
 

@@ -6,6 +6,9 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/utils.h>
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <cstdlib>
 #include <filesystem>
 
@@ -280,6 +283,106 @@ TEST(TrainerTest, NonFiniteLossStopsWithTheStep) {
   ASSERT_FALSE(result.ok());
   EXPECT_NE(result.status().message().find("loss is nan at step 2"), std::string::npos)
       << result.status();
+}
+
+TEST(TrainerTest, NanPolicySkipDropsTheStepAndGoesOn) {
+  torch::manual_seed(5);
+  Net net;
+  Batches data(4);
+  TrainerConfig config;
+  config.progress = false;
+  config.nan_policy = "skip";
+  config.learning_rate = 1e-2;
+  TaskFunctions task = Regression();
+  int calls = 0;
+  task.loss = [&](const TensorMap& out, const TensorMap& batch) {
+    const at::Tensor loss = at::mse_loss(out.at("prediction"), batch.at("y"));
+    return ++calls == 3 ? loss * INFINITY : loss;
+  };
+  Trainer trainer(config, task, &data);
+  auto result = trainer.Train(net.ptr(), nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->skipped_steps, 1);
+  EXPECT_EQ(result->steps, 4);  // The skipped step is made up with the next epoch's batch.
+  EXPECT_EQ(calls, 5);
+  for (const auto& item : net->named_parameters()) {
+    EXPECT_TRUE(at::isfinite(item.value()).all().item<bool>()) << item.key();
+  }
+}
+
+TEST(TrainerTest, NonFiniteGradientStopsWithTheStep) {
+  Net net;
+  Batches data(4);
+  TrainerConfig config;
+  config.progress = false;
+  TaskFunctions task = Regression();
+  // A finite loss (0) whose gradient is not: d sqrt(u) / du at u = 0 is inf, times 0 is nan.
+  task.loss = [](const TensorMap& out, const TensorMap&) {
+    return at::sqrt(out.at("prediction").sum() * 0);
+  };
+  Trainer trainer(config, task, &data);
+  auto result = trainer.Train(net.ptr(), nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("gradient norm is nan at step 0"), std::string::npos)
+      << result.status();
+}
+
+TEST(TrainerTest, UnknownNanPolicyIsAConfigError) {
+  TrainerConfig config;
+  config.nan_policy = "ignore";
+  const absl::Status status = config.Validate("t.yaml");
+  EXPECT_EQ(status.message(), "t.yaml: nan_policy is \"ignore\"; supported: stop, skip");
+}
+
+// A write failure in the middle of a checkpoint (here the file-size limit, which behaves
+// like a full disk and works without root or a small file system) fails the run naming
+// the file, and the previous checkpoint stays the latest, complete and loadable.
+TEST(TrainerTest, FailedCheckpointWriteKeepsThePreviousCheckpoint) {
+  const std::string dir = TempDir("disk_full");
+  torch::manual_seed(6);
+  Net net;
+  Batches data(4);
+  TrainerConfig config;
+  config.progress = false;
+  config.save_steps = 2;
+  config.output_dir = dir;
+  TaskFunctions task = Regression();
+  int calls = 0;
+  rlimit original;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &original), 0);
+  signal(SIGXFSZ, SIG_IGN);  // Then write() fails with EFBIG instead of killing us.
+  task.loss = [&](const TensorMap& out, const TensorMap& batch) {
+    if (++calls == 3) {  // Step 2's forward: checkpoint-2 is on disk, checkpoint-4 is next.
+      rlimit small = original;
+      small.rlim_cur = 512;  // model.safetensors alone is ~1.4 KB.
+      EXPECT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+    }
+    return at::mse_loss(out.at("prediction"), batch.at("y"));
+  };
+  Trainer trainer(config, task, &data);
+  auto result = trainer.Train(net.ptr(), nullptr);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &original), 0);
+  signal(SIGXFSZ, SIG_DFL);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find(dir + "/checkpoint-4.tmp"), std::string::npos)
+      << result.status();
+  EXPECT_NE(result.status().message().find("File too large"), std::string::npos)
+      << result.status();
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos)
+        << "left behind: " << entry.path();
+  }
+  auto latest = LatestCheckpoint(dir);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(*latest, dir + "/checkpoint-2");
+  // Loadable: a resumed run continues from it and finishes.
+  config.resume = true;
+  Trainer resumed(config, Regression(), &data);
+  auto second = resumed.Train(net.ptr(), nullptr);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->resumed_from_step, 2);
+  EXPECT_EQ(second->steps, 4);
+  EXPECT_EQ(*LatestCheckpoint(dir), dir + "/checkpoint-4");
 }
 
 TEST(TrainerTest, CheckpointIntoUnwritableDirectoryFailsCleanly) {
