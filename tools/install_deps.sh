@@ -29,6 +29,7 @@ PACKAGES=(
   zlib1g-dev                          # gzipped IDX files (datasets/vision)
   dataset-fashion-mnist               # Fashion-MNIST IDX files in /usr/share/datasets/fashion-mnist
   libgloo-dev                         # Gloo headers c10d's ProcessGroupGloo.hpp includes (distributed)
+  libonnx-dev libprotobuf-dev         # ONNX protobuf classes + checker (export/)
   clang libclang-rt-dev               # libFuzzer + sanitizer runtimes (--config=fuzz / asan)
   ca-certificates
 )
