@@ -38,7 +38,8 @@
 #include "datasets/squad/squad_data.h"
 #include "datasets/squad/squad_features.h"
 #include "models/auto_model.h"
-#include "models/tokenizers/auto_tokenizer.h"
+#include "absl/strings/match.h"
+#include "models/tokenizers/wordpiece_tokenizer.h"
 #include <nlohmann/json.hpp>
 #include "recipes/report.h"
 #include "recipes/stage_model.h"
@@ -113,10 +114,17 @@ class DataCache {
     if (spec.vocab.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": tokenizer.vocab is not set"));
     }
+    // WordPiece only: Debian's libsentencepiece embeds its own protobuf-lite and, loaded
+    // next to LibTorch's libprotobuf, crashes at start-up, so the runner does not link it.
+    if (absl::EndsWith(spec.vocab, ".model")) {
+      return absl::UnimplementedError(absl::StrCat(
+          where, ": tokenizer.vocab ", spec.vocab,
+          " is a sentencepiece model; recipes take a WordPiece vocab.txt or JSON list"));
+    }
     tokenizers::BertTokenizerOptions options;
     options.do_lower_case = spec.do_lower_case;
-    absl::StatusOr<std::unique_ptr<tokenizers::Tokenizer>> loaded =
-        tokenizers::LoadTokenizer(spec.vocab, options);
+    absl::StatusOr<std::unique_ptr<tokenizers::BertTokenizer>> loaded =
+        tokenizers::BertTokenizer::FromFile(spec.vocab, options);
     if (!loaded.ok()) return Prefixed(loaded.status(), where);
     std::shared_ptr<const tokenizers::Tokenizer> shared(std::move(*loaded));
     tokenizers_[key] = shared;
@@ -680,6 +688,20 @@ absl::StatusOr<BuiltModel> Runner::Model(const ModelSpec& spec) {
     torch::manual_seed(spec.seed);
     ASSIGN_OR_RETURN(built.model, models::CreateModel(config, architecture));
     built.source = absl::StrCat("stage ", spec.from_stage, " (planned: not run yet)");
+    // What loading would initialise: the parameters the source stage's head lacks.
+    ModelSpec source_spec;
+    source_spec.from_stage = spec.from_stage;
+    std::string source_architecture;
+    ASSIGN_OR_RETURN(models::BertConfig source_config,
+                     ResolveModelConfig(source_spec, sources, &source_architecture));
+    if (source_architecture != architecture) {
+      ASSIGN_OR_RETURN(auto source_model, models::CreateModel(source_config, source_architecture));
+      std::set<std::string> existing;
+      for (const auto& item : source_model->named_parameters()) existing.insert(item.key());
+      for (const auto& item : built.model->named_parameters()) {
+        if (!existing.count(item.key())) built.new_parameters.push_back(item.key());
+      }
+    }
     return built;
   }
   return BuildModel(spec, sources);
