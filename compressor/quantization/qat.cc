@@ -129,9 +129,11 @@ absl::Status QuantizationConfig::Validate(const std::string& source) const {
   options.bins = histogram_bins;
   RETURN_IF_ERROR(options.Validate(source));
   for (const std::string& type : op_types) {
-    if (type != "Linear") return error("op_types", "contains \"", type, "\"; supported: Linear");
+    if (type != "Linear" && type != "Conv2d") {
+      return error("op_types", "contains \"", type, "\"; supported: Linear, Conv2d");
+    }
   }
-  if (op_types.empty()) return error("op_types", "is empty; supported: Linear");
+  if (op_types.empty()) return error("op_types", "is empty; supported: Linear, Conv2d");
   for (const auto& [list, key] : {std::make_pair(&op_names, "op_names"),
                                   std::make_pair(&excluded_op_names, "excluded_op_names"),
                                   std::make_pair(&outputs_not_requantized,
@@ -334,6 +336,9 @@ absl::StatusOr<LinearSelection> SelectLinears(const torch::nn::Module& model,
   ASSIGN_OR_RETURN(const std::vector<std::regex> excluded,
                    CompileAll(config.excluded_op_names, source, "excluded_op_names"));
   LinearSelection selection;
+  // op_types without "Linear" (only Conv2d, qat_conv.h) select no Linear.
+  const bool linears =
+      std::find(config.op_types.begin(), config.op_types.end(), "Linear") != config.op_types.end();
   for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
     const std::string& name = item.key();
     if (item.value()->as<QuantizedLinearImpl>() != nullptr) {
@@ -342,7 +347,7 @@ absl::StatusOr<LinearSelection> SelectLinears(const torch::nn::Module& model,
     }
     if (item.value()->as<torch::nn::LinearImpl>() == nullptr) continue;
     ++selection.total;
-    const bool chosen = (config.op_names.empty() || MatchesAny(included, name)) &&
+    const bool chosen = linears && (config.op_names.empty() || MatchesAny(included, name)) &&
                         !MatchesAny(excluded, name);
     (chosen ? selection.selected : selection.excluded).push_back(name);
   }

@@ -68,7 +68,9 @@ struct QuantizationConfig {
   double averaging_constant = 0.01;  // moving_average_minmax, as PyTorch.
   double percentile = 99.99;         // percentile observer, in percent.
   int64_t histogram_bins = 2048;     // percentile / kl / mse: bins over [0, max |x|].
-  std::vector<std::string> op_types = {"Linear"};  // Module types quantized (Linear).
+  // Module types quantized: Linear, Conv2d (qat_conv.h; the Quantization component
+  // prepares both).
+  std::vector<std::string> op_types = {"Linear"};
   std::vector<std::string> op_names;           // Regexes over module names; empty: all.
   std::vector<std::string> excluded_op_names;  // Regexes kept fp32; empty: none (every
                                                // Linear, query/key/value included).
@@ -82,6 +84,9 @@ struct QuantizationConfig {
   //   (axis 0) with a moving-average per-channel observer, uint8 affine activations, every
   //   quantized Linear's output re-quantized.
   static absl::StatusOr<QuantizationConfig> Preset(const std::string& name);
+  // The Quantization component folds BatchNorm2ds into the Conv2ds before them
+  // (fold_bn.h, torchvision naming) at on_train_begin, before preparing the model.
+  bool fold_batch_norm = false;
 
   bool is_qat() const { return approach == "quant_aware_training"; }
   bool is_dynamic() const { return approach == "post_training_dynamic_quant"; }

@@ -212,8 +212,8 @@ TEST(QatTest, ConfigErrorsNameTheKeyAndValue) {
   EXPECT_NE(config.Validate("cfg").message().find("weight.dtype is \"int4\""),
             absl::string_view::npos);
   config = {};
-  config.op_types = {"Conv2d"};
-  EXPECT_NE(config.Validate("cfg").message().find("op_types contains \"Conv2d\""),
+  config.op_types = {"Conv3d"};
+  EXPECT_NE(config.Validate("cfg").message().find("op_types contains \"Conv3d\""),
             absl::string_view::npos);
   config = {};
   config.percentile = 0;

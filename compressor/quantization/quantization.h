@@ -36,6 +36,7 @@
 
 #include "compressor/component.h"
 #include "compressor/quantization/qat.h"
+#include "compressor/quantization/qat_conv.h"
 
 namespace compressor {
 
@@ -66,6 +67,13 @@ class Quantization : public Component {
     return modules_;
   }
   bool frozen() const { return frozen_; }
+  // The prepared convolutions when op_types contains "Conv2d" (qat_conv.h), and the
+  // BatchNorms folded into them (config.fold_batch_norm).
+  const std::vector<std::pair<std::string, std::shared_ptr<QuantizedConv2dImpl>>>&
+  conv_modules() const {
+    return conv_modules_;
+  }
+  const std::vector<std::string>& folded_batch_norms() const { return folded_; }
 
  private:
   absl::Status Restore(const TensorMap& state);
@@ -76,6 +84,9 @@ class Quantization : public Component {
   TensorMap pending_state_;                // Loaded before on_train_begin.
   std::vector<std::string> unobserved_;    // Modules whose activations were never seen.
   int64_t converted_ = 0;  // Linears converted to INT8 at on_train_end.
+  std::vector<std::pair<std::string, std::shared_ptr<QuantizedConv2dImpl>>> conv_modules_;
+  std::vector<std::string> folded_;  // BatchNorms folded at on_train_begin.
+  int64_t converted_convs_ = 0;      // Conv2ds converted to INT8 at on_train_end.
   bool frozen_ = false;
 };
 
