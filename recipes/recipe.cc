@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <functional>
 #include <set>
 #include <type_traits>
@@ -115,6 +117,45 @@ absl::Status ValueError(const Ctx& ctx, const Value& value, const std::string& k
   return MakeError(ctx.file, value.line, key, text, code);
 }
 
+// ${name} is not valid inside YAML flow collections ({...}, [...]: `{` would open a map),
+// yet `train_files: [${data_dir}/a.txt]` is what people write. So before parsing, ${name}
+// becomes $<name>, which YAML reads as plain text, and every parsed string turns it back.
+std::string ProtectVariables(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '{') {
+      size_t end = i + 2;
+      while (end < text.size() && (absl::ascii_isalnum(text[end]) || text[end] == '_')) ++end;
+      if (end > i + 2 && end < text.size() && text[end] == '}') {
+        absl::StrAppend(&out, "$<", text.substr(i + 2, end - i - 2), ">");
+        i = end;
+        continue;
+      }
+    }
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
+std::string UnprotectVariables(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '$' && i + 1 < text.size() && text[i + 1] == '<') {
+      size_t end = i + 2;
+      while (end < text.size() && (absl::ascii_isalnum(text[end]) || text[end] == '_')) ++end;
+      if (end > i + 2 && end < text.size() && text[end] == '>') {
+        absl::StrAppend(&out, "${", text.substr(i + 2, end - i - 2), "}");
+        i = end;
+        continue;
+      }
+    }
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
 int LineOf(const YAML::Mark& mark) { return mark.is_null() || mark.line < 0 ? 0 : mark.line + 1; }
 
 absl::StatusOr<Value> FromYaml(const YAML::Node& node, const Ctx& ctx, const std::string& key,
@@ -130,7 +171,7 @@ absl::StatusOr<Value> FromYaml(const YAML::Node& node, const Ctx& ctx, const std
       return value;
     case YAML::NodeType::Scalar:
       value.kind = Value::Kind::kScalar;
-      value.scalar = node.Scalar();
+      value.scalar = UnprotectVariables(node.Scalar());
       value.quoted = node.Tag() == "!";
       return value;
     case YAML::NodeType::Sequence: {
@@ -685,6 +726,7 @@ const Fields<TrainerConfig>& FieldsOf() {
       F("save_steps", &T::save_steps),
       F("save_total_limit", &T::save_total_limit),
       F("seed", &T::seed),
+      F("nan_policy", &T::nan_policy),
   };
   return *fields;
 }
@@ -769,6 +811,7 @@ const Fields<QuantizationConfig>& FieldsOf() {
       F("op_names", &T::op_names),
       F("excluded_op_names", &T::excluded_op_names),
       F("outputs_not_requantized", &T::outputs_not_requantized),
+      F("fold_batch_norm", &T::fold_batch_norm),
   };
   return *fields;
 }
@@ -1666,7 +1709,7 @@ absl::StatusOr<Value> ParseOverrideValue(const Ctx& ctx, const std::string& key,
                                          const std::string& text, const std::string& origin) {
   YAML::Node node;
   try {
-    node = YAML::Load(text);
+    node = YAML::Load(ProtectVariables(text));
   } catch (const YAML::Exception& e) {
     return MakeError(ctx.file, 0, key,
                      absl::StrCat("cannot parse the value \"", text, "\" of ", origin, ": ", e.msg));
@@ -1702,9 +1745,15 @@ absl::StatusOr<Recipe> LoadRecipe(const std::string& path, const RecipeOverrides
   if (!fs::is_regular_file(path, fs_error)) {
     return absl::NotFoundError(absl::StrCat(path, ": recipe file does not exist"));
   }
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream contents;
+  contents << file.rdbuf();
+  if (!file.good() && !file.eof()) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot read the recipe file"));
+  }
   YAML::Node document;
   try {
-    document = YAML::LoadFile(path);
+    document = YAML::Load(ProtectVariables(contents.str()));
   } catch (const YAML::Exception& e) {
     return MakeError(path, LineOf(e.mark), "", absl::StrCat("not valid YAML: ", e.msg));
   }

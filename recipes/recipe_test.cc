@@ -395,6 +395,29 @@ stages:
   EXPECT_EQ(recipe->stages[1].task.max_train_examples, 12);
 }
 
+TEST_F(RecipeTest, VariablesNeedNoQuotesInsideFlowCollections) {
+  // `{` would open a YAML map inside [...] / {...}: ${name} is read as text anyway.
+  const std::string text = R"(name: flow
+tokenizer: {vocab: ${data_dir}/vocab.txt}
+stages:
+  - name: a
+    model: {preset: bert-tiny, architecture: BertForMaskedLM}
+    task: {type: masked_lm, train_files: [${data_dir}/corpus/train.txt, "${data_dir}/corpus/dev.txt"],
+           eval_files: [${data_dir}/corpus/dev.txt]}
+)";
+  absl::StatusOr<Recipe> recipe = Load(text);
+  ASSERT_TRUE(recipe.ok()) << recipe.status();
+  EXPECT_EQ(recipe->stages[0].tokenizer.vocab, data_dir_ + "/vocab.txt");
+  EXPECT_EQ(recipe->stages[0].task.train_files,
+            (std::vector<std::string>{data_dir_ + "/corpus/train.txt",
+                                      data_dir_ + "/corpus/dev.txt"}));
+  RecipeOverrides overrides;
+  overrides.set = {{"stages.a.task.eval_files", "[${data_dir}/corpus/train.txt]"}};
+  recipe = Load(text, overrides);
+  ASSERT_TRUE(recipe.ok()) << recipe.status();
+  EXPECT_EQ(recipe->stages[0].task.eval_files[0], data_dir_ + "/corpus/train.txt");
+}
+
 TEST_F(RecipeTest, EvalOnlyStage) {
   const std::string text = R"(name: eval_only
 tokenizer: {vocab: "${data_dir}/vocab.txt"}
