@@ -178,32 +178,37 @@ class RatioReporter : public benchmark::ConsoleReporter {
       const size_t cut = args.find("/sparsity:");
       Result r;
       r.time = run.GetAdjustedRealTime();
+      r.cpu = run.GetAdjustedCPUTime();
       r.gflops = run.counters.at("GFLOP/s").value;
       r.eff = run.counters.at("eff_GFLOP/s").value;
       r.label = run.report_label;
       results_.push_back({args.substr(0, cut), args.substr(cut + 1), run.run_name.function_name, r});
-      if (run.run_name.function_name == "BM_TorchFp32") baseline_[args.substr(0, cut)] = r.time;
+      if (run.run_name.function_name == "BM_TorchFp32") baseline_[args.substr(0, cut)] = r;
     }
   }
 
   void Finalize() override {
     std::printf("\nSpeed-up over LibTorch fp32 at::linear, same run (threads %d, %s)\n",
                 at::get_num_threads(), kernels::SimdLevelName(kernels::DetectSimdLevel()));
-    std::printf("%-22s %-26s %-14s %9s %8s %9s %9s  %s\n", "shape", "variant", "kernel", "ms",
-                "speedup", "GFLOP/s", "eff", "label");
+    std::printf("(cpu: main-thread CPU time, the robust figure with OMP_NUM_THREADS=1 on a loaded "
+                "machine)\n");
+    std::printf("%-22s %-26s %-12s %9s %8s %9s %8s %9s %9s  %s\n", "shape", "variant", "kernel",
+                "ms", "speedup", "cpu ms", "cpu x", "GFLOP/s", "eff", "label");
     for (const Entry& e : results_) {
       auto base = baseline_.find(e.shape);
-      const double speedup = base == baseline_.end() ? 0.0 : base->second / e.r.time;
-      std::printf("%-22s %-26s %-14s %9.3f %7.2fx %9.1f %9.1f  %s\n", e.shape.c_str(),
-                  e.variant.c_str(), e.name.substr(3).c_str(), e.r.time, speedup, e.r.gflops,
-                  e.r.eff, e.r.label.c_str());
+      const bool has = base != baseline_.end();
+      std::printf("%-22s %-26s %-12s %9.3f %7.2fx %9.3f %7.2fx %9.1f %9.1f  %s\n",
+                  e.shape.c_str(), e.variant.c_str(), e.name.substr(3).c_str(), e.r.time,
+                  has ? base->second.time / e.r.time : 0.0, e.r.cpu,
+                  has ? base->second.cpu / e.r.cpu : 0.0, e.r.gflops, e.r.eff,
+                  e.r.label.c_str());
     }
     std::fflush(stdout);
   }
 
  private:
   struct Result {
-    double time = 0, gflops = 0, eff = 0;
+    double time = 0, cpu = 0, gflops = 0, eff = 0;
     std::string label;
   };
   struct Entry {
@@ -211,7 +216,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
     Result r;
   };
   std::vector<Entry> results_;
-  std::map<std::string, double> baseline_;
+  std::map<std::string, Result> baseline_;
 };
 
 }  // namespace

@@ -110,13 +110,66 @@ SimdLevel EffectiveLevel(SimdLevel requested) {
       std::min(static_cast<int>(requested), static_cast<int>(DetectSimdLevel())));
 }
 
+#ifdef KERNELS_SPARSE_X86
+// dst[j * dst_stride + i] = src[i * src_stride + j] for a 16 x 16 block of 32-bit elements
+// (floats or int8 quads: the shuffles only move bits).
+__attribute__((target("avx512f"))) void Transpose16x16(const float* src, int64_t src_stride,
+                                                       float* dst, int64_t dst_stride) {
+  __m512 r[16], t[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * src_stride);
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; i += 4) {
+    const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+    const __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+#pragma GCC unroll 16
+  for (int h = 0; h < 16; h += 8) {
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * dst_stride, r[i]);
+}
+#endif
+
+bool UseAvx512Transpose(SimdLevel level) { return level >= SimdLevel::kAvx512; }
+
 // Copies the rows [m0, m0 + count) of `x` ([m][units] 32-bit elements, row stride `ld`) into
 // columns [m0 - tile_start ...] of one tile [units][kTile]: tile[u][m - tile_start] = x[m][u].
 template <typename T>
-void TransposeRows(const T* x, int64_t ld, int64_t units, int64_t first, int64_t count,
-                   T* tile, int64_t column) {
+void TransposeRows(SimdLevel level, const T* x, int64_t ld, int64_t units, int64_t first,
+                   int64_t count, T* tile, int64_t column) {
+  static_assert(sizeof(T) == 4, "32-bit elements");
   constexpr int64_t kB = 16;
-  for (int64_t u0 = 0; u0 < units; u0 += kB) {
+  int64_t u0 = 0;
+#ifdef KERNELS_SPARSE_X86
+  if (UseAvx512Transpose(level) && count == kB) {
+    for (; u0 + kB <= units; u0 += kB) {
+      Transpose16x16(reinterpret_cast<const float*>(x + first * ld + u0), ld,
+                     reinterpret_cast<float*>(tile + u0 * kTile + column), kTile);
+    }
+  }
+#endif
+  (void)level;
+  for (; u0 < units; u0 += kB) {
     const int64_t u1 = std::min(units, u0 + kB);
     for (int64_t i = 0; i < count; ++i) {
       const T* src = x + (first + i) * ld;
@@ -438,7 +491,7 @@ void RunInt8Group(SimdLevel level, int r, const int32_t* index, const int32_t* v
 // Shared driver: for every (tile, block of 16 output rows) work item, runs the groups of the
 // block into a local [16][kTile] buffer, then writes it transposed into y [m][out].
 template <typename T, typename GroupFn>
-void RunBlocks(const Packed<T>& p, int64_t m, float* y, const GroupFn& group_fn) {
+void RunBlocks(SimdLevel level, const Packed<T>& p, int64_t m, float* y, const GroupFn& group_fn) {
   const int64_t tiles = (m + kTile - 1) / kTile;
   const int64_t blocks = (p.rows + kBlockRows - 1) / kBlockRows;
   const int64_t groups_per_block = kBlockRows / p.r;
@@ -454,7 +507,15 @@ void RunBlocks(const Packed<T>& p, int64_t m, float* y, const GroupFn& group_fn)
                  tokens, buffer + (g - b * groups_per_block) * p.r * kTile);
       }
       const int64_t n0 = b * kBlockRows, rows = std::min(kBlockRows, p.rows - n0);
-      for (int64_t i = 0; i < tokens; ++i) {
+      int64_t i0 = 0;
+#ifdef KERNELS_SPARSE_X86
+      if (UseAvx512Transpose(level) && rows == kBlockRows) {
+        for (; i0 + 16 <= tokens; i0 += 16) {
+          Transpose16x16(buffer + i0, kTile, y + (m0 + i0) * p.rows + n0, p.rows);
+        }
+      }
+#endif
+      for (int64_t i = i0; i < tokens; ++i) {
         float* dst = y + (m0 + i) * p.rows + n0;
         for (int64_t rr = 0; rr < rows; ++rr) dst[rr] = buffer[rr * kTile + i];
       }
@@ -580,13 +641,14 @@ at::Tensor SparseLinear::Forward(const at::Tensor& x) const {
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       const int64_t m0 = c * kChunk, count = std::min(kChunk, m - m0);
-      TransposeRows(xd, k, k, m0, count, xtd + (m0 / kTile) * k * kTile, m0 % kTile);
+      TransposeRows(impl.level, xd, k, k, m0, count, xtd + (m0 / kTile) * k * kTile,
+                    m0 % kTile);
     }
   });
 
   const Packed<float>& p = impl.packed;
   const SimdLevel level = impl.level;
-  RunBlocks(p, m, y.data_ptr<float>(),
+  RunBlocks(level, p, m, y.data_ptr<float>(),
             [&](int64_t t, int64_t g, const int32_t* index, const float* values, int64_t count,
                 int64_t tokens, float* out) {
               RunFp32Group(level, p.r, index, values, count, xtd + t * k * kTile,
@@ -726,8 +788,8 @@ at::Tensor SparseInt8Linear::Forward(const at::Tensor& x) const {
           }
         }
       }
-      TransposeRows(rows.data(), quads, quads, 0, count, xtd + (m0 / kTile) * quads * kTile,
-                    m0 % kTile);
+      TransposeRows(impl.level, rows.data(), quads, quads, 0, count,
+                    xtd + (m0 / kTile) * quads * kTile, m0 % kTile);
     }
   });
 
@@ -743,7 +805,7 @@ at::Tensor SparseInt8Linear::Forward(const at::Tensor& x) const {
     scales[n] = input_scale * impl.weight_scales[n];
   }
   const SimdLevel level = impl.level;
-  RunBlocks(p, m, y.data_ptr<float>(),
+  RunBlocks(level, p, m, y.data_ptr<float>(),
             [&](int64_t t, int64_t g, const int32_t* index, const int32_t* values, int64_t count,
                 int64_t tokens, float* out) {
               const Int8Epilogue e{offsets.data() + g * p.r, scales.data() + g * p.r,
