@@ -1,11 +1,16 @@
 #include "recipes/recipe.h"
 
+#include <set>
+#include <sstream>
+#include "recipes/recipe_schema.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -680,6 +685,27 @@ TEST_F(RecipeTest, OtherStructuralErrors) {
   const std::string dup = Edit("seed: 7", "seed: 7\nseed: 8");
   EXPECT_THAT(LoadError(dup).message(), HasSubstr(Where(LineOf(dup, "seed: 8"), "seed") +
                                                   "duplicate key"));
+}
+
+TEST(RecipeDocsTest, ReadmeNamesEveryKey) {
+  std::ifstream file("recipes/README.md");
+  std::stringstream readme;
+  readme << file.rdbuf();
+  ASSERT_FALSE(readme.str().empty());
+  const std::vector<std::string> keys = RecipeKeyPaths();
+  EXPECT_GT(keys.size(), 200u);
+  std::set<std::string> undocumented;
+  for (const std::string& path : keys) {
+    std::string leaf = path.substr(path.rfind('.') == std::string::npos ? 0 : path.rfind('.') + 1);
+    leaf = absl::StrReplaceAll(leaf, {{"[]", ""}});
+    if (readme.str().find("`" + leaf + "`") == std::string::npos &&
+        readme.str().find("`" + leaf + " ") == std::string::npos &&
+        readme.str().find(", " + leaf + "`") == std::string::npos) {
+      undocumented.insert(leaf);
+    }
+  }
+  EXPECT_TRUE(undocumented.empty()) << "recipes/README.md does not name: "
+                                    << absl::StrJoin(undocumented, ", ");
 }
 
 }  // namespace
