@@ -1480,6 +1480,14 @@ absl::Status CheckShots(const Ctx& ctx, const Value& sv, const std::string& key,
       }
       seen[component.kind] = c;
       if (component.kind == "pruning") {
+        for (const auto& [name, value] :
+             {std::make_pair("target_sparsity", component.pruning.target_sparsity),
+              std::make_pair("initial_sparsity", component.pruning.initial_sparsity)}) {
+          if (!(value >= 0.0 && value < 1.0)) {
+            return ValueError(ctx, At(config_value, name), JoinKey(config_key, name),
+                              absl::StrCat(value, " is outside [0, 1)"));
+          }
+        }
         RETURN_IF_ERROR(ValidateConfig(ctx, config_value, config_key, component.pruning));
       } else if (component.kind == "distillation") {
         if (!stage.teacher.has_value()) {

@@ -510,11 +510,11 @@ TEST_F(RecipeTest, SparsityOutsideZeroOne) {
   EXPECT_THAT(status.message(),
               HasSubstr(Where(LineOf(text, "target_sparsity: 1.5"),
                               "stages[upstream].shots[0].combine[0].pruning.target_sparsity")));
-  EXPECT_THAT(status.message(), HasSubstr("1.5"));
+  EXPECT_THAT(status.message(), HasSubstr("target_sparsity: 1.5 is outside [0, 1)"));
 
   const std::string negative = Edit("target_sparsity: 0.9", "target_sparsity: -0.1");
   EXPECT_THAT(LoadError(negative).message(),
-              HasSubstr("pruning.target_sparsity: must be in [0, 1), got -0.1"));
+              HasSubstr("pruning.target_sparsity: -0.1 is outside [0, 1)"));
 }
 
 TEST_F(RecipeTest, EndStepBeforeStartStep) {
