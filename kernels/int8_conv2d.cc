@@ -88,8 +88,9 @@ struct Int8Conv2d::Impl {
   struct Primitive {
     dnnl::convolution_forward::primitive_desc pd;
     dnnl::convolution_forward conv;
+    memory weights;  // Packed in the layout this primitive chose.
   };
-  Int8Conv2dParams p;  // weight_int8 dropped after packing.
+  Int8Conv2dParams p;  // weight_int8 kept (plain OIHW) to pack for new layouts.
   int64_t in = 0, out = 0, kh = 0, kw = 0;
   bool per_channel = false;
   bool src_zero_point = false;
@@ -144,8 +145,22 @@ struct Int8Conv2d::Impl {
       }
     }
     auto primitive = std::make_shared<Primitive>();
-    primitive->pd = MakePd(n, h, w, packed_md);
+    // The fastest implementation's weight layout depends on the image and batch size, so
+    // let oneDNN choose it per shape and pack again when it differs from Create()'s.
+    primitive->pd = MakePd(n, h, w,
+                           memory::desc({out, in, kh, kw}, memory::data_type::s8,
+                                        memory::format_tag::any));
     primitive->conv = dnnl::convolution_forward(primitive->pd);
+    if (primitive->pd.weights_desc() == packed_md) {
+      primitive->weights = packed_weights;
+    } else {
+      primitive->weights = memory(primitive->pd.weights_desc(), CpuEngine());
+      memory plain_mem({{out, in, kh, kw}, memory::data_type::s8, memory::format_tag::oihw},
+                       CpuEngine(), p.weight_int8.data_ptr());
+      dnnl::stream stream(CpuEngine());
+      dnnl::reorder(plain_mem, primitive->weights).execute(stream, plain_mem, primitive->weights);
+      stream.wait();
+    }
     cache.emplace_front(key, primitive);
     if (cache.size() > kMaxCachedShapes) cache.pop_back();
     return primitive;
@@ -156,7 +171,7 @@ absl::StatusOr<std::unique_ptr<Int8Conv2d>> Int8Conv2d::Create(const Int8Conv2dP
   if (absl::Status status = Validate(params); !status.ok()) return status;
   auto impl = std::make_unique<Impl>();
   impl->p = params;
-  impl->p.weight_int8 = at::Tensor();
+  impl->p.weight_int8 = params.weight_int8.contiguous().clone();
   impl->out = params.weight_int8.size(0);
   impl->in = params.weight_int8.size(1);
   impl->kh = params.weight_int8.size(2);
@@ -231,7 +246,7 @@ at::Tensor Int8Conv2d::Forward(const at::Tensor& x) const {
   int32_t zero_point = static_cast<int32_t>(impl.p.input_zero_point);
   std::unordered_map<int, memory> args = {
       {DNNL_ARG_SRC, memory(pd.src_desc(), engine, xq.data_ptr())},
-      {DNNL_ARG_WEIGHTS, impl.packed_weights},
+      {DNNL_ARG_WEIGHTS, primitive->weights},
       {DNNL_ARG_DST, memory(pd.dst_desc(), engine, y.data_ptr())},
       {DNNL_ARG_SCRATCHPAD, memory(pd.scratchpad_desc(), engine, scratchpad.data_ptr())},
   };
