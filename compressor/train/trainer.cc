@@ -141,7 +141,7 @@ absl::StatusOr<TrainResult> Trainer::Train(std::shared_ptr<torch::nn::Module> mo
   if (sync_) {
     synced_parameters = model->parameters();
     for (const at::Tensor& p : hooks.trainable_parameters()) synced_parameters.push_back(p);
-    RETURN_IF_ERROR(sync_->OnTrainBegin(*model));
+    RETURN_IF_ERROR(sync_->OnTrainBegin(*model, synced_parameters));
   }
   // Other ranks train the same steps but leave checkpoints, logs and progress to rank 0.
   const bool main_process = !sync_ || sync_->is_main_process();

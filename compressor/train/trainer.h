@@ -103,8 +103,12 @@ class GradientSynchronizer {
  public:
   virtual ~GradientSynchronizer() = default;
   // After on_train_begin (modules swapped, optimizer built), before the first step or the
-  // resume: e.g. make every rank start from rank 0's weights.
-  virtual absl::Status OnTrainBegin(torch::nn::Module& /*model*/) { return absl::OkStatus(); }
+  // resume: e.g. make every rank start from rank 0's weights. `parameters` are the ones
+  // Synchronize() will see: the model's, then the hooks' trainable_parameters().
+  virtual absl::Status OnTrainBegin(torch::nn::Module& /*model*/,
+                                    const std::vector<at::Tensor>& /*parameters*/) {
+    return absl::OkStatus();
+  }
   // After the last backward of an optimizer step, before the hooks' on_before_optimizer_step
   // and clipping: averages the gradients of `parameters` (undefined ones are skipped) over
   // the ranks. `local_finite` is false when this rank's loss was not finite; returns

@@ -1,0 +1,200 @@
+#include "compressor/distributed/process_group.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <utility>
+
+#include <c10/util/Exception.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace compressor {
+namespace {
+
+// Reads an integer environment variable into `*value` when `*value` is unset (< 0).
+absl::Status FromEnv(const char* name, int64_t* value) {
+  if (*value >= 0) return absl::OkStatus();
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return absl::OkStatus();
+  if (!absl::SimpleAtoi(text, value) || *value < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("environment variable ", name, "='", text, "' is not a non-negative integer"));
+  }
+  return absl::OkStatus();
+}
+
+// The first line of an exception's message (c10 appends a C++ backtrace after it).
+std::string Reason(const std::exception& e) {
+  const c10::Error* c10_error = dynamic_cast<const c10::Error*>(&e);
+  std::string text = c10_error ? c10_error->what_without_backtrace() : e.what();
+  const size_t newline = text.find('\n');
+  if (newline != std::string::npos) text.resize(newline);
+  return text;
+}
+
+std::chrono::milliseconds Millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1";
+}
+
+}  // namespace
+
+absl::Status DistributedOptions::Validate(const std::string& source) const {
+  auto error = [&](const auto&... parts) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", parts...));
+  };
+  if (world_size < 1) return error("world_size must be at least 1, got ", world_size);
+  if (rank < 0 || rank >= world_size) {
+    return error("rank ", rank, " is outside [0, world_size = ", world_size, ")");
+  }
+  if (local_rank < 0) return error("local_rank must not be negative, got ", local_rank);
+  if (master_addr.empty()) return error("master_addr is empty");
+  if (master_port < 1 || master_port > 65535) {
+    return error("master_port must be in [1, 65535], got ", master_port);
+  }
+  if (!(timeout_seconds > 0)) return error("timeout_seconds must be positive, got ", timeout_seconds);
+  if (!(bucket_cap_mb > 0)) return error("bucket_cap_mb must be positive, got ", bucket_cap_mb);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DistributedOptions> ResolveDistributedOptions(DistributedOptions options) {
+  if (absl::Status s = FromEnv("RANK", &options.rank); !s.ok()) return s;
+  if (absl::Status s = FromEnv("WORLD_SIZE", &options.world_size); !s.ok()) return s;
+  if (absl::Status s = FromEnv("LOCAL_RANK", &options.local_rank); !s.ok()) return s;
+  if (absl::Status s = FromEnv("MASTER_PORT", &options.master_port); !s.ok()) return s;
+  if (options.master_addr.empty()) {
+    const char* addr = std::getenv("MASTER_ADDR");
+    options.master_addr = addr && *addr ? addr : "127.0.0.1";
+  }
+  if (options.world_size < 0) options.world_size = 1;
+  if (options.rank < 0) options.rank = options.world_size == 1 ? 0 : -1;
+  if (options.rank < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "distributed: WORLD_SIZE=", options.world_size, " but RANK (or --rank) is not set"));
+  }
+  if (options.local_rank < 0) options.local_rank = options.rank;
+  if (options.master_port < 0) options.master_port = 29500;
+  if (absl::Status s = options.Validate("distributed"); !s.ok()) return s;
+  return options;
+}
+
+struct ProcessGroup::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+};
+
+ProcessGroup::ProcessGroup(DistributedOptions options, std::unique_ptr<Impl> impl)
+    : options_(std::move(options)), impl_(std::move(impl)) {}
+
+ProcessGroup::~ProcessGroup() = default;
+
+absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Create(
+    const DistributedOptions& options) {
+  if (absl::Status s = options.Validate("distributed"); !s.ok()) return s;
+  const std::string where = absl::StrCat("rank ", options.rank, " of ", options.world_size);
+  auto impl = std::make_unique<Impl>();
+  try {
+    c10d::TCPStoreOptions store_options;
+    store_options.port = static_cast<uint16_t>(options.master_port);
+    store_options.isServer = options.rank == 0;
+    store_options.numWorkers = static_cast<size_t>(options.world_size);
+    store_options.waitWorkers = true;
+    store_options.timeout = Millis(options.timeout_seconds);
+    impl->store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, store_options);
+  } catch (const std::exception& e) {
+    return absl::DeadlineExceededError(absl::StrFormat(
+        "%s: cannot join the rendezvous at %s:%d within %g s (is every rank started, and "
+        "MASTER_ADDR/MASTER_PORT the same for all?): %s",
+        where, options.master_addr, options.master_port, options.timeout_seconds, Reason(e)));
+  }
+  try {
+    auto gloo_options = c10d::ProcessGroupGloo::Options::create(Millis(options.timeout_seconds));
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname) {
+      gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    } else if (IsLoopback(options.master_addr)) {
+      gloo_options->devices.push_back(
+          c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    } else {
+      gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    }
+    gloo_options->threads = 2;
+    impl->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(
+        impl->store, static_cast<int>(options.rank), static_cast<int>(options.world_size),
+        gloo_options);
+  } catch (const std::exception& e) {
+    return absl::DeadlineExceededError(absl::StrFormat(
+        "%s: cannot connect to the other ranks (Gloo) within %g s (is every rank started, "
+        "with the same WORLD_SIZE, MASTER_ADDR and MASTER_PORT?): %s",
+        where, options.timeout_seconds, Reason(e)));
+  }
+  return std::unique_ptr<ProcessGroup>(new ProcessGroup(options, std::move(impl)));
+}
+
+namespace {
+
+template <typename Launch>
+absl::Status RunCollective(const DistributedOptions& options, const std::string& collective,
+                           const std::string& what, Launch launch) {
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    std::vector<c10::intrusive_ptr<c10d::Work>> works = launch();
+    for (auto& work : works) work->wait();
+  } catch (const std::exception& e) {
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return absl::UnavailableError(absl::StrFormat(
+        "rank %d of %d: %s of %s failed after %.1f s (timeout %g s): a peer rank died, hung "
+        "or left the job: %s",
+        options.rank, options.world_size, collective, what, waited, options.timeout_seconds,
+        Reason(e)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ProcessGroup::AllReduce(std::vector<at::Tensor>& tensors, ReduceKind kind,
+                                     const std::string& what) {
+  c10d::AllreduceOptions reduce;
+  reduce.reduceOp = kind == ReduceKind::kSum   ? c10d::ReduceOp::SUM
+                    : kind == ReduceKind::kMin ? c10d::ReduceOp::MIN
+                                               : c10d::ReduceOp::MAX;
+  return RunCollective(options_, "all-reduce", what, [&] {
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
+    for (at::Tensor& tensor : tensors) {
+      std::vector<at::Tensor> one = {tensor};
+      works.push_back(impl_->gloo->allreduce(one, reduce));
+    }
+    return works;
+  });
+}
+
+absl::Status ProcessGroup::Broadcast(std::vector<at::Tensor>& tensors, int64_t root,
+                                     const std::string& what) {
+  c10d::BroadcastOptions broadcast;
+  broadcast.rootRank = root;
+  return RunCollective(options_, "broadcast", what, [&] {
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
+    for (at::Tensor& tensor : tensors) {
+      std::vector<at::Tensor> one = {tensor};
+      works.push_back(impl_->gloo->broadcast(one, broadcast));
+    }
+    return works;
+  });
+}
+
+absl::Status ProcessGroup::Barrier(const std::string& what) {
+  return RunCollective(options_, "barrier", what, [&] {
+    return std::vector<c10::intrusive_ptr<c10d::Work>>{impl_->gloo->barrier()};
+  });
+}
+
+}  // namespace compressor
