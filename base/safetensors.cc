@@ -470,7 +470,10 @@ absl::Status WriteSafetensors(
   if (!metadata.empty()) header[kMetadataKey] = metadata;
   std::set<std::string_view> names;
   uint64_t offset = 0;
-  for (const auto& [name, tensor] : tensors) {
+  for (const auto& entry : tensors) {
+    // Not a structured binding: clang 14 (the fuzz/sanitizer builds) cannot capture one.
+    const std::string& name = entry.first;
+    const at::Tensor& tensor = entry.second;
     const auto invalid = [&](const auto&... parts) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": tensor ", Quote(name), ": ", parts...));
