@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 #include <utility>
 
@@ -56,12 +57,21 @@ class FieldReader {
   absl::Status Int(const char* key, int64_t* out, bool required) {
     const Json* value = Find(key);
     if (value == nullptr) return Missing(key, required);
+    if (value->is_number_unsigned() &&
+        value->get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()}) {
+      return WrongType(key, "a 64-bit integer", *value);
+    }
     if (value->is_number_integer()) {
       *out = value->get<int64_t>();
       return absl::OkStatus();
     }
     if (value->is_number_float() && std::floor(value->get<double>()) == value->get<double>()) {
-      *out = static_cast<int64_t>(value->get<double>());
+      // Converting a double outside int64's range is undefined (found by fuzzing).
+      const double number = value->get<double>();
+      if (!(number >= -0x1p63 && number < 0x1p63)) {
+        return WrongType(key, "a 64-bit integer", *value);
+      }
+      *out = static_cast<int64_t>(number);
       return absl::OkStatus();
     }
     return WrongType(key, "an integer", *value);

@@ -130,7 +130,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"\"num_hidden_layers\": 12", "\"num_hidden_layers\": 0",
                   "'num_hidden_layers' must be positive, got 0"},
         BadConfig{"\"vocab_size\": 30522\n}", "\"vocab_size\": 30522,\n",
-                  "not valid JSON"}));
+                  "not valid JSON"},
+        // Found by fuzz/bert_config_fuzzer: the double -> int64 cast was undefined.
+        BadConfig{"\"vocab_size\": 30522", "\"vocab_size\": 4e72",
+                  "field 'vocab_size' must be a 64-bit integer, got 4e+72"},
+        BadConfig{"\"vocab_size\": 30522", "\"vocab_size\": 18446744073709551615",
+                  "field 'vocab_size' must be a 64-bit integer, got 18446744073709551615"}));
 
 TEST(BertConfigTest, LoadMissingFileNamesPath) {
   auto config = LoadBertConfig("/nonexistent/dir/config.json");
