@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "compressor/quantization/convert.h"
+#include "compressor/quantization/int8_io.h"
 #include "compressor/quantization/qat.h"
 #include "compressor/quantization/qscheme.h"
 #include "export/onnx_reference_eval.h"
@@ -274,6 +275,32 @@ TEST(OnnxExportTest, Int8PerChannelDistilBertExportsAxisAndMatches) {
   auto outputs = RunOnnxGraph(*bytes, OnnxInputs(input));
   ASSERT_TRUE(outputs.ok()) << outputs.status();
   EXPECT_LT(RelDiff(outputs->at("logits"), model->forward(input).logits), 2e-3);
+}
+
+// What //export:export_onnx --int8_state does: an INT8 model saved by SaveQuantizedState and
+// loaded into a fresh fp32 model exports to the very same bytes.
+TEST(OnnxExportTest, SavedInt8ModelExportsIdentically) {
+  torch::manual_seed(6);
+  models::BertConfig config = TinyConfig();
+  auto model = *models::CreateModel(config, "BertForQuestionAnswering");
+  UnitGain(*model);
+  PruneHalf(*model);
+  const models::ModelInput input = Input();
+  compressor::QuantizationConfig qconfig;
+  qconfig.approach = "post_training_static_quant";
+  qconfig.activation_observer = "minmax";
+  Quantize(*model, input, qconfig, /*to_int8=*/true);
+  const std::string path = ::testing::TempDir() + "/model.int8.safetensors";
+  ASSERT_TRUE(compressor::SaveQuantizedState(*model, path).ok());
+  auto fresh = *models::CreateModel(config, "BertForQuestionAnswering");
+  auto loaded = compressor::LoadQuantizedState(*fresh, path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->size(), 13u);
+  fresh->eval();
+  absl::StatusOr<std::string> original = ExportOnnxBytes(*model);
+  absl::StatusOr<std::string> reloaded = ExportOnnxBytes(*fresh);
+  ASSERT_TRUE(original.ok() && reloaded.ok());
+  EXPECT_TRUE(*original == *reloaded);
 }
 
 TEST(OnnxExportTest, DynamicQuantizationUsesDynamicQuantizeLinear) {
