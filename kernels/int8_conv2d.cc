@@ -20,6 +20,21 @@ using dnnl::memory;
 
 constexpr size_t kMaxCachedShapes = 8;
 
+// Whether oneDNN's int8 convolutions accumulate u8 x s8 products exactly here: with VNNI
+// (vpdpbusd) they do; without, they add pairs in saturating int16 (vpmaddubsw), which
+// 255 * 127 * 2 overflows.
+bool ExactInt8Isa() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx2_vnni:
+    case dnnl::cpu_isa::avx512_core_vnni:
+    case dnnl::cpu_isa::avx512_core_bf16:
+    case dnnl::cpu_isa::avx512_core_amx:
+      return true;
+    default:
+      return false;
+  }
+}
+
 dnnl::engine& CpuEngine() {
   static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
   return *engine;
@@ -92,6 +107,10 @@ struct Int8Conv2d::Impl {
   };
   Int8Conv2dParams p;  // weight_int8 kept (plain OIHW) to pack for new layouts.
   int64_t in = 0, out = 0, kh = 0, kw = 0;
+  // Without VNNI each weight is split into two halves of magnitude <= 64 over a duplicated
+  // input ([x, x] against [w_lo, w_hi]), so every int16 pair sum stays exact.
+  bool split = false;
+  int64_t cin = 0;  // Channels the primitive sees: in, or 2 * in when split.
   bool per_channel = false;
   bool src_zero_point = false;
   std::vector<float> output_scales;
@@ -128,7 +147,7 @@ struct Int8Conv2d::Impl {
         p.activation_signed ? memory::data_type::s8 : memory::data_type::u8;
     dnnl::convolution_forward::desc desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-        memory::desc({n, in, h, w}, src_type, memory::format_tag::nhwc), weights_md,
+        memory::desc({n, cin, h, w}, src_type, memory::format_tag::nhwc), weights_md,
         memory::desc(dst, memory::data_type::f32, memory::format_tag::nhwc),
         {p.stride[0], p.stride[1]}, {p.dilation[0] - 1, p.dilation[1] - 1},
         {p.padding[0], p.padding[1]}, {p.padding[0], p.padding[1]});
@@ -148,14 +167,14 @@ struct Int8Conv2d::Impl {
     // The fastest implementation's weight layout depends on the image and batch size, so
     // let oneDNN choose it per shape and pack again when it differs from Create()'s.
     primitive->pd = MakePd(n, h, w,
-                           memory::desc({out, in, kh, kw}, memory::data_type::s8,
+                           memory::desc({out, cin, kh, kw}, memory::data_type::s8,
                                         memory::format_tag::any));
     primitive->conv = dnnl::convolution_forward(primitive->pd);
     if (primitive->pd.weights_desc() == packed_md) {
       primitive->weights = packed_weights;
     } else {
       primitive->weights = memory(primitive->pd.weights_desc(), CpuEngine());
-      memory plain_mem({{out, in, kh, kw}, memory::data_type::s8, memory::format_tag::oihw},
+      memory plain_mem({{out, cin, kh, kw}, memory::data_type::s8, memory::format_tag::oihw},
                        CpuEngine(), p.weight_int8.data_ptr());
       dnnl::stream stream(CpuEngine());
       dnnl::reorder(plain_mem, primitive->weights).execute(stream, plain_mem, primitive->weights);
@@ -171,9 +190,17 @@ absl::StatusOr<std::unique_ptr<Int8Conv2d>> Int8Conv2d::Create(const Int8Conv2dP
   if (absl::Status status = Validate(params); !status.ok()) return status;
   auto impl = std::make_unique<Impl>();
   impl->p = params;
-  impl->p.weight_int8 = params.weight_int8.contiguous().clone();
   impl->out = params.weight_int8.size(0);
   impl->in = params.weight_int8.size(1);
+  impl->split = !ExactInt8Isa();
+  impl->cin = impl->split ? 2 * impl->in : impl->in;
+  if (impl->split) {
+    const at::Tensor w = params.weight_int8.to(at::kInt);
+    const at::Tensor low = at::floor_divide(w, 2);  // floor(w / 2)
+    impl->p.weight_int8 = at::cat({low, w - low}, 1).to(at::kChar).contiguous();
+  } else {
+    impl->p.weight_int8 = params.weight_int8.contiguous().clone();
+  }
   impl->kh = params.weight_int8.size(2);
   impl->kw = params.weight_int8.size(3);
   impl->per_channel = params.weight_scales.numel() != 1;
@@ -184,18 +211,18 @@ absl::StatusOr<std::unique_ptr<Int8Conv2d>> Int8Conv2d::Create(const Int8Conv2dP
                                   scales.data_ptr<float>()[i]);
   }
   if (params.bias.defined()) impl->bias = params.bias.contiguous().clone();
-  const at::Tensor plain = params.weight_int8.contiguous();
+  const at::Tensor plain = impl->p.weight_int8;
   try {
     // The packed layout depends on the channels and the ISA, not on the batch or image size.
     const int64_t probe = std::max<int64_t>(8, (impl->kh - 1) * params.dilation[0] + 1);
     const auto pd = impl->MakePd(
         1, probe, std::max<int64_t>(8, (impl->kw - 1) * params.dilation[1] + 1),
-        memory::desc({impl->out, impl->in, impl->kh, impl->kw}, memory::data_type::s8,
+        memory::desc({impl->out, impl->cin, impl->kh, impl->kw}, memory::data_type::s8,
                      memory::format_tag::any));
     impl->packed_md = pd.weights_desc();
     impl->impl_info = pd.impl_info_str();
     impl->packed_weights = memory(impl->packed_md, CpuEngine());
-    memory plain_mem({{impl->out, impl->in, impl->kh, impl->kw}, memory::data_type::s8,
+    memory plain_mem({{impl->out, impl->cin, impl->kh, impl->kw}, memory::data_type::s8,
                       memory::format_tag::oihw},
                      CpuEngine(), plain.data_ptr());
     dnnl::stream stream(CpuEngine());
@@ -230,8 +257,9 @@ at::Tensor Int8Conv2d::Forward(const at::Tensor& x) const {
   if (n == 0) return y;
   // NHWC bytes: quantize the channels-last data as a plain [N, H, W, C] array.
   const at::Tensor nhwc = x.contiguous(at::MemoryFormat::ChannelsLast).permute({0, 2, 3, 1});
-  const at::Tensor xq = QuantizeActivations(nhwc, {impl.p.input_scale, impl.p.input_zero_point},
-                                            impl.p.activation_signed);
+  at::Tensor xq = QuantizeActivations(nhwc, {impl.p.input_scale, impl.p.input_zero_point},
+                                      impl.p.activation_signed);
+  if (impl.split) xq = at::cat({xq, xq}, 3).contiguous();
   std::shared_ptr<const Impl::Primitive> primitive;
   try {
     primitive = impl.Get(n, h, w);

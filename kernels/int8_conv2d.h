@@ -18,9 +18,10 @@
 // The output is returned in channels-last memory format (NHWC strides, NCHW sizes), which
 // LibTorch's element-wise ops, pooling and the next Int8Conv2d take without a copy.
 //
-// Limitation: only groups = 1; oneDNN's int8 convolutions on CPUs without AVX-512 VNNI (or
-// AVX-VNNI) add u8 x s8 products in saturating int16 pairs, so results can differ there
-// (Int8Linear works around it for matmuls; this kernel does not yet).
+// Only groups = 1. On CPUs without VNNI (AVX2, AVX-512 without VNNI) oneDNN's int8
+// convolutions add u8 x s8 products in saturating int16 pairs; there each weight is split
+// into two halves of magnitude <= 64 against a duplicated input (as Int8Linear does), which
+// stays exact at twice the arithmetic, i.e. no speed-up over fp32 on such CPUs.
 #ifndef KERNELS_INT8_CONV2D_H_
 #define KERNELS_INT8_CONV2D_H_
 
