@@ -78,6 +78,11 @@ struct QuantizationConfig {
   // add or the task head); every other quantized Linear fake-quantizes its output too.
   std::vector<std::string> outputs_not_requantized = {"output\\.dense$", "value$",
                                                       "qa_outputs$"};
+  // Embeddings, 8-bit weight-only: at on_train_end every torch::nn::Embedding's table is
+  // replaced in place by its int8 symmetric per-row (axis 0) fake quantization, i.e. by
+  // values an int8 table with one scale per token reproduces exactly; zeros (padding row,
+  // pruned entries) stay zero. Off by default (Prune OFA keeps embeddings fp32).
+  bool quantize_embeddings = false;
 
   // "prune_ofa": exactly the defaults above (the paper's scheme).
   // "inc_fx": INC's FX-mode QAT on torch >= 1.10: int8 symmetric per-channel weights

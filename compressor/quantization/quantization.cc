@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <set>
 
+#include <torch/nn/modules/embedding.h>
+#include <torch/utils.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
@@ -90,6 +93,20 @@ absl::Status Quantization::on_train_end(TrainState& state) {
   for (const auto& [name, module] : modules_) module->Freeze();
   for (const auto& [name, module] : conv_modules_) module->Freeze();
   frozen_ = true;
+  if (config_.quantize_embeddings) {
+    torch::NoGradGuard no_grad;
+    const QuantScheme rows = QuantScheme::Int8SymmetricPerChannel(0);
+    quantized_embeddings_ = 0;
+    for (const auto& item : state.model->named_modules()) {
+      auto* embedding = item.value()->as<torch::nn::Embedding>();
+      if (embedding == nullptr) continue;
+      at::Tensor& table = embedding->weight;
+      const QuantParams q =
+          ComputeQParams(std::get<0>(table.min(1)), std::get<0>(table.max(1)), rows);
+      table.copy_(FakeQuantize(table, q, rows));
+      ++quantized_embeddings_;
+    }
+  }
   if (config_.convert_to_int8 && !modules_.empty()) {
     absl::StatusOr<std::vector<std::string>> converted = ConvertToInt8(*state.model);
     if (!converted.ok()) return converted.status();
@@ -119,6 +136,7 @@ ComponentSummary Quantization::summary() const {
   summary.values["total_linears"] = static_cast<double>(selection_.total);
   summary.values["fp32_linears"] = static_cast<double>(selection_.total) - modules_.size();
   summary.values["requantized_outputs"] = static_cast<double>(requantized);
+  summary.values["quantized_embeddings"] = static_cast<double>(quantized_embeddings_);
   if (!conv_modules_.empty() || !folded_.empty()) {
     summary.values["quantized_convs"] = static_cast<double>(conv_modules_.size());
     summary.values["int8_convs"] = static_cast<double>(converted_convs_);

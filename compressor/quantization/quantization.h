@@ -84,6 +84,7 @@ class Quantization : public Component {
   TensorMap pending_state_;                // Loaded before on_train_begin.
   std::vector<std::string> unobserved_;    // Modules whose activations were never seen.
   int64_t converted_ = 0;  // Linears converted to INT8 at on_train_end.
+  int64_t quantized_embeddings_ = 0;  // Embedding tables (quantize_embeddings).
   std::vector<std::pair<std::string, std::shared_ptr<QuantizedConv2dImpl>>> conv_modules_;
   std::vector<std::string> folded_;  // BatchNorms folded at on_train_begin.
   int64_t converted_convs_ = 0;      // Conv2ds converted to INT8 at on_train_end.

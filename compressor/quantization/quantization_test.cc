@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/optim/adamw.h>
 #include <torch/utils.h>
@@ -342,6 +343,53 @@ TEST(QuantizationTest, SchedulerRunsDynamicQuantizationWithoutACalibrationFuncti
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().message(),
             "shot 1 (quantization): needs calibration but no calibration function is set");
+}
+
+// Embeddings, 8-bit weight-only (off by default): each row takes values k * scale with one
+// per-row scale, zeros stay zero, values move by at most half a step.
+TEST(QuantizationTest, EmbeddingWeightOnlyQuantizationKeepsZerosAndTolerance) {
+  struct ModelImpl : torch::nn::Module {
+    ModelImpl() {
+      register_module("embed", torch::nn::Embedding(50, 16));
+      register_module("fc", torch::nn::Linear(16, 4));
+    }
+  };
+  for (const bool enabled : {false, true}) {
+    torch::manual_seed(8);
+    auto model = std::make_shared<ModelImpl>();
+    at::Tensor table = model->named_modules()["embed"]->as<torch::nn::Embedding>()->weight;
+    {
+      torch::NoGradGuard no_grad;
+      table[3].zero_();                            // A padding row.
+      table.masked_fill_(table.abs() < 0.3, 0.0);  // Pruned entries.
+    }
+    const at::Tensor before = table.detach().clone();
+    QuantizationConfig config;
+    config.approach = "post_training_dynamic_quant";
+    config.quantize_embeddings = enabled;
+    Quantization q(config);
+    TrainState state;
+    state.model = model;
+    ASSERT_TRUE(q.on_train_begin(state).ok());
+    ASSERT_TRUE(q.on_train_end(state).ok());
+    EXPECT_EQ(q.summary().values.at("quantized_embeddings"), enabled ? 1 : 0);
+    const at::Tensor after = table.detach();
+    if (!enabled) {
+      EXPECT_TRUE(at::equal(after, before));
+      continue;
+    }
+    EXPECT_FALSE(at::equal(after, before));
+    const at::Tensor zeros = before == 0;
+    EXPECT_TRUE(at::equal(after.masked_select(zeros), at::zeros({zeros.sum().item<int64_t>()})));
+    const at::Tensor step = std::get<0>(before.abs().max(1)) / 127.5;  // int8 symmetric.
+    const at::Tensor error = std::get<0>((after - before).abs().max(1));
+    EXPECT_TRUE((error <= step * 0.5 + 1e-6).all().item<bool>());
+    for (int64_t row = 0; row < after.size(0); ++row) {
+      if (step[row].item<float>() == 0) continue;
+      const at::Tensor levels = after[row] / step[row];
+      EXPECT_LT((levels - levels.round()).abs().max().item<float>(), 1e-3) << "row " << row;
+    }
+  }
 }
 
 TEST(QuantizationTest, ConfigErrorsNameTheKey) {
