@@ -36,7 +36,7 @@ seeds() {
     glue_fuzzer) echo fuzz/seeds/glue/* ;;
     vocab_fuzzer) echo models/tokenizers/testdata/vocab.txt models/tokenizers/testdata/*.json ;;
     wordpiece_fuzzer) echo datasets/glue/testdata/*.tsv tests/fixtures/squad/v1_small.json ;;
-    recipe_fuzzer) echo recipes/prune_once_for_all.yaml recipes/combinations/*.yaml ;;
+    recipe_fuzzer) echo fuzz/seeds/recipe/* recipes/combinations/*.yaml ;;
     *) echo "fuzz.sh: unknown fuzzer '$1' (known: ${ALL[*]})" >&2; exit 2 ;;
   esac
 }
