@@ -129,6 +129,24 @@ std::vector<std::pair<double, double>> LoggedSeries(const std::string& stage_dir
   return points;
 }
 
+// A chart with a title and axis labels (ranges from the data).
+SvgChart Chart(const std::string& title, const std::string& x_label, const std::string& y_label) {
+  SvgChart chart;
+  chart.title = title;
+  chart.x_label = x_label;
+  chart.y_label = y_label;
+  return chart;
+}
+
+SvgSeries Series(const std::string& name, std::vector<std::pair<double, double>> points,
+                 bool markers) {
+  SvgSeries series;
+  series.name = name;
+  series.points = std::move(points);
+  series.markers = markers;
+  return series;
+}
+
 std::string RenderTable(const std::vector<std::vector<std::string>>& rows, bool markdown) {
   std::vector<size_t> widths;
   for (const auto& row : rows) {
@@ -368,22 +386,22 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
   };
   const std::vector<std::string> pruning_stages = PruningStages(recipe);
   if (!pruning_stages.empty()) {
-    SvgChart sparsity{"Sparsity during gradual pruning", "training step", "sparsity (%)"};
-    SvgChart loss{"Training loss of the pruning stages", "training step", "loss"};
+    SvgChart sparsity = Chart("Sparsity during gradual pruning", "training step", "sparsity (%)");
+    SvgChart loss = Chart("Training loss of the pruning stages", "training step", "loss");
     for (const std::string& stage : pruning_stages) {
       const std::string dir = (fs::path(output_dir) / stage).string();
-      sparsity.series.push_back({stage, LoggedSeries(dir, "sparsity", 100.0)});
-      loss.series.push_back({stage, LoggedSeries(dir, "loss", 1.0)});
+      sparsity.series.push_back(Series(stage, LoggedSeries(dir, "sparsity", 100.0), false));
+      loss.series.push_back(Series(stage, LoggedSeries(dir, "loss", 1.0), false));
     }
     sparsity.y_min = 0;
     sparsity.y_max = 100;
     RETURN_IF_ERROR(write_plot("sparsity_over_steps.svg", sparsity));
     RETURN_IF_ERROR(write_plot("loss_over_steps.svg", loss));
   }
-  SvgChart metric_chart{"Task metric vs measured sparsity", "sparsity of the Linear weights (%)",
-                        "metric (%: EM/F1, accuracy)"};
-  SvgChart retention_chart{"Retention vs sparsity: this run and the paper's BERT-Base",
-                           "sparsity of the Linear weights (%)", "metric / dense metric"};
+  SvgChart metric_chart = Chart("Task metric vs measured sparsity",
+                                "sparsity of the Linear weights (%)", "metric (%: EM/F1, accuracy)");
+  SvgChart retention_chart = Chart("Retention vs sparsity: this run and the paper's BERT-Base",
+                                   "sparsity of the Linear weights (%)", "metric / dense metric");
   for (const std::string& group : groups) {
     for (bool int8 : {false, true}) {
       std::map<std::string, SvgSeries> by_metric;
@@ -416,8 +434,8 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
     }
   }
   const PaperRow& dense = PaperRows()[0];
-  SvgSeries paper_f1{"paper SQuAD F1", {}, true, true};
-  SvgSeries paper_mnli{"paper MNLI-m", {}, true, true};
+  SvgSeries paper_f1 = Series("paper SQuAD F1", {}, true);
+  SvgSeries paper_mnli = Series("paper MNLI-m", {}, true);
   for (const auto& [sparsity, name] : std::vector<std::pair<double, std::string>>{
            {0.0, "BERT-Base dense"}, {85.0, "85% BERT-Base"}, {90.0, "90% BERT-Base"}}) {
     const PaperRow* row = FindPaperRow(name);
