@@ -45,7 +45,8 @@ OUTPUT_BASE="${FUZZ_OUTPUT_BASE:-$HOME/.cache/bazel-fuzz-$(echo "$ROOT" | md5sum
 BAZEL=(bazel --output_base="$OUTPUT_BASE")
 targets=()
 for f in "${FUZZERS[@]}"; do seeds "$f" >/dev/null; targets+=("//fuzz:$f"); done
-"${BAZEL[@]}" build --config=fuzz "${targets[@]}"
+# --symlink_prefix=/: leave the workspace's bazel-bin link pointing at the main output base.
+"${BAZEL[@]}" build --config=fuzz --symlink_prefix=/ "${targets[@]}"
 BIN="$("${BAZEL[@]}" info --config=fuzz bazel-bin 2>/dev/null)"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
