@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "datasets/squad/utf8_index.h"
+#include "models/tokenizers/unicode.h"
 
 namespace datasets {
 namespace {
@@ -55,7 +56,8 @@ tokenizers::Encoding FakeTokenizer::Split(absl::string_view text) const {
   size_t pos = 0;
   while (pos < text.size()) {
     const size_t start = pos;
-    uint32_t c = DecodeUtf8(text, &pos);
+    char32_t c = 0;
+    pos += tokenizers::DecodeUtf8Char(text, pos, &c);
     const CharClass char_class = Classify(c);
     if (char_class == CharClass::kWord) {
       if (word.empty()) word_begin = position;

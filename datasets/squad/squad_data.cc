@@ -9,6 +9,7 @@
 #include "base/atomic_file.h"
 #include "base/status_macros.h"
 #include "datasets/squad/utf8_index.h"
+#include "models/tokenizers/unicode.h"
 
 namespace datasets {
 namespace {
@@ -330,7 +331,7 @@ OrderedJson AnswersToJson(const std::vector<SquadAnswer>& answers) {
 
 absl::Status CheckUtf8(const Errors& errors, absl::string_view where, absl::string_view field,
                        absl::string_view text) {
-  if (IsValidUtf8(text)) return absl::OkStatus();
+  if (!tokenizers::FindInvalidUtf8(text).has_value()) return absl::OkStatus();
   return errors.Field(where, field, "is not valid UTF-8");
 }
 

@@ -4,13 +4,14 @@
 #include <cstdint>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/atomic_file.h"
 #include "base/status_macros.h"
-#include "datasets/squad/utf8_index.h"
+#include "models/tokenizers/unicode.h"
 
 namespace datasets {
 namespace {
@@ -65,10 +66,8 @@ bool IsAsciiPunctuation(uint32_t c) {
 }
 
 std::vector<uint32_t> Decode(absl::string_view text) {
-  std::vector<uint32_t> chars;
-  size_t pos = 0;
-  while (pos < text.size()) chars.push_back(DecodeUtf8(text, &pos));
-  return chars;
+  const std::u32string chars = tokenizers::DecodeUtf8(text);
+  return std::vector<uint32_t>(chars.begin(), chars.end());
 }
 
 // str.lower(): the one-code-point mappings plus Python's two special cases, U+0130 (->
@@ -135,7 +134,7 @@ std::vector<std::string> NormalizedTokens(absl::string_view text) {
       if (!token.empty()) tokens.push_back(std::move(token));
       token.clear();
     } else {
-      AppendUtf8(c, &token);
+      tokenizers::AppendUtf8(c, &token);
     }
   }
   if (!token.empty()) tokens.push_back(std::move(token));

@@ -29,29 +29,14 @@ TEST(Utf8IndexTest, ClampsOutOfRangeOffsets) {
   EXPECT_EQ(index.Substr(3, 1), "");
 }
 
-TEST(Utf8IndexTest, CountsInvalidBytesAsOneCharacterEach) {
-  const std::string text = "a\xC3z\xE2\x80";  // Truncated sequences.
+TEST(Utf8IndexTest, CountsIllFormedSubsequencesLikeTheTokenizers) {
+  // "\xC3" before "z" is one replaced byte; the truncated "\xE2\x80" is one maximal
+  // subpart, i.e. one character (Python's errors="replace" gives the same 4 characters).
+  const std::string text = "a\xC3z\xE2\x80";
   const Utf8Index index(text);
-  EXPECT_EQ(index.num_chars(), 5);
-  size_t pos = 1;
-  EXPECT_EQ(DecodeUtf8(text, &pos), 0xC3u);
-  EXPECT_EQ(pos, 2u);
-}
-
-TEST(Utf8IndexTest, ValidatesUtf8) {
-  EXPECT_TRUE(IsValidUtf8("Zürich — 😀"));
-  EXPECT_TRUE(IsValidUtf8(""));
-  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // Overlong "/".
-  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // Surrogate U+D800.
-  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // U+110000.
-  EXPECT_FALSE(IsValidUtf8("ab\xE2\x80"));        // Truncated.
-  EXPECT_FALSE(IsValidUtf8("\x80"));              // Lone continuation byte.
-}
-
-TEST(Utf8IndexTest, EncodesCodePoints) {
-  std::string out;
-  for (uint32_t c : {0x5Au, 0xFCu, 0x2014u, 0x1F600u}) AppendUtf8(c, &out);
-  EXPECT_EQ(out, "Zü—😀");
+  EXPECT_EQ(index.num_chars(), 4);
+  EXPECT_EQ(index.Substr(2, 3), "z");
+  EXPECT_EQ(index.Substr(3, 4), "\xE2\x80");
 }
 
 }  // namespace

@@ -28,6 +28,10 @@ TEST(UnicodeTest, ReplacesIllFormedUtf8LikePython) {
   EXPECT_EQ(DecodeUtf8("\xC0\xAF"), U"\uFFFD\uFFFD");                 // Overlong "/".
   EXPECT_EQ(DecodeUtf8("\xF4\x90\x80\x80"), U"\uFFFD\uFFFD\uFFFD\uFFFD");  // > U+10FFFF.
   EXPECT_EQ(FindInvalidUtf8("ab\xE2\x82"), 2u);
+  EXPECT_EQ(FindInvalidUtf8("x\xC0\xAF"), 1u);          // Overlong.
+  EXPECT_EQ(FindInvalidUtf8("xy\xED\xA0\x80"), 2u);     // Surrogate.
+  EXPECT_EQ(FindInvalidUtf8("\xF4\x90\x80\x80"), 0u);  // > U+10FFFF.
+  EXPECT_EQ(FindInvalidUtf8("a\x80"), 1u);               // Lone continuation byte.
   EXPECT_EQ(FindInvalidUtf8("\xEF\xBF\xBD"), std::nullopt);  // A real U+FFFD is valid.
   EXPECT_EQ(EncodeUtf8(U"\xD800"), "\xEF\xBF\xBD");
 }
