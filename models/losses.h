@@ -5,12 +5,12 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "base/labels.h"
 #include "models/bert_config.h"
 
 namespace models {
 
-// Label id that masked-LM losses ignore (positions that were not masked).
-inline constexpr int64_t kIgnoreIndex = -100;
+using base::kIgnoreIndex;  // Label id that masked-LM losses ignore (positions not masked).
 
 // Cross-entropy over [b, s, vocab] logits against [b, s] labels, ignoring kIgnoreIndex.
 at::Tensor MaskedLMLoss(const at::Tensor& logits, const at::Tensor& labels);

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/labels.h"
 #include "base/safetensors.h"
 #include "base/status_macros.h"
 #include "compressor/distillation/kd_loss.h"
@@ -18,7 +19,7 @@
 namespace compressor {
 namespace {
 
-constexpr int64_t kIgnoreIndex = -100;  // Hugging Face's "no label" value.
+using base::kIgnoreIndex;
 
 std::string Keys(const TensorMap& map) {
   std::vector<std::string> keys;

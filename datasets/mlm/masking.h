@@ -16,12 +16,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/labels.h"
 #include "models/tokenizers/tokenizer.h"
 
 namespace datasets::mlm {
 
-// Label of positions the loss ignores (PyTorch CrossEntropyLoss's default ignore_index).
-inline constexpr int64_t kIgnoreIndex = -100;
+using base::kIgnoreIndex;  // Label of positions the loss ignores.
 
 struct MaskingOptions {
   double masked_lm_prob = 0.15;          // Share of a sequence's length to predict, in (0, 1].
