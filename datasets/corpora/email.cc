@@ -17,6 +17,7 @@
 #include "base/atomic_file.h"
 #include "base/status_macros.h"
 #include "datasets/corpora/text_utils.h"
+#include "models/tokenizers/unicode.h"
 
 namespace datasets {
 namespace corpora {
@@ -32,25 +33,13 @@ int HexValue(char c) {
   return -1;
 }
 
+// Appends a character reference's code point; NUL, surrogates and values beyond U+10FFFF
+// are dropped rather than replaced.
 void AppendCodePoint(uint32_t code_point, std::string* out) {
   if (code_point == 0 || code_point > 0x10FFFF || (code_point >= 0xD800 && code_point <= 0xDFFF)) {
     return;
   }
-  if (code_point < 0x80) {
-    out->push_back(static_cast<char>(code_point));
-  } else if (code_point < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (code_point >> 6)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  } else if (code_point < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (code_point >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (code_point >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  }
+  tokenizers::AppendUtf8(code_point, out);
 }
 
 struct Part {

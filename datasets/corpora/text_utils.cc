@@ -8,61 +8,21 @@
 #include "absl/strings/str_cat.h"
 #include "base/atomic_file.h"
 #include "base/status_macros.h"
+#include "models/tokenizers/unicode.h"
 
 namespace datasets {
 namespace corpora {
 namespace {
 
-void AppendUtf8(uint32_t code_point, std::string* out) {
-  if (code_point < 0x80) {
-    out->push_back(static_cast<char>(code_point));
-  } else if (code_point < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (code_point >> 6)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  } else if (code_point < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (code_point >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (code_point >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  }
-}
-
-// Decodes one well-formed UTF-8 sequence at text[i]; returns its length (0 if malformed:
-// truncated, overlong, a surrogate or beyond U+10FFFF).
-size_t DecodeUtf8(absl::string_view text, size_t i, uint32_t* code_point) {
-  const auto byte = [&](size_t k) { return static_cast<uint8_t>(text[k]); };
-  const uint8_t lead = byte(i);
-  size_t length = 0;
-  uint32_t value = 0;
-  if (lead < 0x80) {
-    *code_point = lead;
-    return 1;
-  } else if ((lead & 0xE0) == 0xC0) {
-    length = 2;
-    value = lead & 0x1F;
-  } else if ((lead & 0xF0) == 0xE0) {
-    length = 3;
-    value = lead & 0x0F;
-  } else if ((lead & 0xF8) == 0xF0) {
-    length = 4;
-    value = lead & 0x07;
-  } else {
+// Decodes one well-formed UTF-8 sequence at text[i]; returns its length, or 0 if it is
+// malformed (truncated, overlong, a surrogate or beyond U+10FFFF).
+size_t DecodeWellFormed(absl::string_view text, size_t i, uint32_t* code_point) {
+  char32_t c = 0;
+  const size_t length = tokenizers::DecodeUtf8Char(text, i, &c);
+  if (c == tokenizers::kReplacementCharacter && text.substr(i, length) != "\xEF\xBF\xBD") {
     return 0;
   }
-  if (i + length > text.size()) return 0;
-  for (size_t k = 1; k < length; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-    value = (value << 6) | (byte(i + k) & 0x3F);
-  }
-  static constexpr uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (value < kMinimum[length] || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) {
-    return 0;
-  }
-  *code_point = value;
+  *code_point = c;
   return length;
 }
 
@@ -178,7 +138,7 @@ std::string SanitizeUtf8(absl::string_view bytes) {
   size_t i = 0;
   while (i < bytes.size()) {
     uint32_t code_point = 0;
-    size_t length = DecodeUtf8(bytes, i, &code_point);
+    size_t length = DecodeWellFormed(bytes, i, &code_point);
     if (length == 0) {
       code_point = static_cast<uint8_t>(bytes[i]);  // Latin-1.
       length = 1;
@@ -188,7 +148,7 @@ std::string SanitizeUtf8(absl::string_view bytes) {
     } else if (length > 1 || code_point < 0x80) {
       out.append(bytes.data() + i, length);
     } else {
-      AppendUtf8(code_point, &out);
+      tokenizers::AppendUtf8(code_point, &out);
     }
     i += length;
   }
