@@ -13,8 +13,7 @@
 #include <map>
 #include <string>
 
-#include "base/blas_check.h"
-#include "base/cli.h"
+#include "benchmarks/benchmark_main.h"
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/qat.h"
 #include "models/auto_model.h"
@@ -73,41 +72,24 @@ BENCHMARK_CAPTURE(BM_Forward, bert-base/fp32, std::string("bert-base"), false)->
 BENCHMARK_CAPTURE(BM_Forward, bert-base/int8, std::string("bert-base"), true)->Apply(Args);
 
 // Prints INT8 / fp32 speed-ups for each shape after the runs.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) times_[run.benchmark_name()] = run.GetAdjustedRealTime();
-    ConsoleReporter::ReportRuns(runs);
-  }
-  void Finalize() override {
-    ConsoleReporter::Finalize();
+class RatioReporter : public benchmarks::RatioReporter {
+  void PrintRatios() override {
     std::printf("\nINT8 speed-up over fp32, same run:\n");
-    for (const auto& [name, ms] : times_) {
+    for (const auto& [name, ms] : times()) {
       const size_t at = name.find("/int8/");
       if (at == std::string::npos) continue;
       std::string fp32 = name;
       fp32.replace(at, 6, "/fp32/");
-      auto it = times_.find(fp32);
-      if (it == times_.end()) continue;
-      std::printf("  %-60s fp32 %8.1f ms  int8 %8.1f ms  %.2fx\n", fp32.c_str(), it->second, ms,
-                  it->second / ms);
+      if (time(fp32) <= 0) continue;
+      std::printf("  %-60s fp32 %8.1f ms  int8 %8.1f ms  %.2fx\n", fp32.c_str(), time(fp32), ms,
+                  time(fp32) / ms);
     }
   }
-
- private:
-  std::map<std::string, double> times_;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  base::UsePassiveOpenMpWaits(argc, argv);
-  base::WarnIfReferenceBlas();
-  base::ConfigureThreads();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return benchmarks::RunBenchmarks(argc, argv, &reporter);
 }

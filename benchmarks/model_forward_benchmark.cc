@@ -9,8 +9,7 @@
 
 #include <string>
 
-#include "base/blas_check.h"
-#include "base/cli.h"
+#include "benchmarks/benchmark_main.h"
 #include "models/auto_model.h"
 #include "models/bert_config.h"
 
@@ -47,13 +46,4 @@ BENCHMARK_CAPTURE(BM_BertForward, bert-base, std::string("bert-base"))
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  base::UsePassiveOpenMpWaits(argc, argv);
-  base::WarnIfReferenceBlas();
-  base::ConfigureThreads();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return benchmarks::RunBenchmarks(argc, argv); }

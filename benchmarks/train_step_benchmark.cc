@@ -15,8 +15,7 @@
 #include <map>
 #include <string>
 
-#include "base/blas_check.h"
-#include "base/cli.h"
+#include "benchmarks/benchmark_main.h"
 #include "compressor/combination.h"
 #include "compressor/distillation/distillation.h"
 #include "compressor/pruning/pruning.h"
@@ -149,32 +148,19 @@ BENCHMARK(BM_MagnitudePruningEveryStep)
 BENCHMARK(BM_PlainStepAgain)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(kIterations);
 
 // Collects each run's real time per iteration so the ratios can be printed at the end.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      times_[run.benchmark_name()] = run.GetAdjustedRealTime();
-      if (auto it = run.counters.find("hook_ms"); it != run.counters.end()) {
-        hook_ms_[run.benchmark_name()] = it->second.value;
-      }
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  void Finalize() override {
-    ConsoleReporter::Finalize();
+class RatioReporter : public benchmarks::RatioReporter {
+  void PrintRatios() override {
     const double first = Find("BM_PlainStep"), again = Find("BM_PlainStepAgain");
     if (first <= 0 || again <= 0) return;
     const double plain = (first + again) / 2;
     std::printf("\nratios to the plain step (%.0f ms: mean of %.0f first and %.0f last), same run:\n",
                 plain, first, again);
-    for (const auto& [name, ms] : times_) {
-      const double hooks = hook_ms_[name];
+    double update = 0;
+    for (const auto& [name, ms] : times()) {
+      const double hooks = counter(name, "hook_ms");
       std::printf("  %-48s %6.0f ms  %.3fx   time in hooks %7.1f ms = %5.1f%% of a plain step\n",
                   name.c_str(), ms, ms / plain, hooks, 100.0 * hooks / plain);
-    }
-    double update = 0;
-    for (const auto& [name, ms] : hook_ms_) {
-      if (name.rfind("BM_MagnitudePruningEveryStep", 0) == 0) update = ms;
+      if (name.rfind("BM_MagnitudePruningEveryStep", 0) == 0) update = hooks;
     }
     if (update > 0) {
       std::printf("  magnitude pruning hooks with a mask update every step: %.1f ms; amortised "
@@ -183,27 +169,18 @@ class RatioReporter : public benchmark::ConsoleReporter {
     }
   }
 
- private:
+  // Time of the benchmark named `prefix` with any arguments after a '/'.
   double Find(const std::string& prefix) const {
-    for (const auto& [name, ms] : times_) {
+    for (const auto& [name, ms] : times()) {
       if (name.rfind(prefix, 0) == 0 && (name.size() == prefix.size() || name[prefix.size()] == '/')) return ms;
     }
     return 0;
   }
-  std::map<std::string, double> times_;
-  std::map<std::string, double> hook_ms_;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  base::UsePassiveOpenMpWaits(argc, argv);
-  base::WarnIfReferenceBlas();
-  base::ConfigureThreads();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return benchmarks::RunBenchmarks(argc, argv, &reporter);
 }

@@ -14,8 +14,7 @@
 #include <map>
 #include <string>
 
-#include "base/blas_check.h"
-#include "base/cli.h"
+#include "benchmarks/benchmark_main.h"
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/convert_conv.h"
 #include "compressor/quantization/fold_bn.h"
@@ -96,43 +95,26 @@ VISION_BENCHMARKS(resnet18-w16);
 VISION_BENCHMARKS(resnet18);
 
 // Prints INT8 speed-ups over fp32 (and folded fp32) for each shape after the runs.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) times_[run.benchmark_name()] = run.GetAdjustedRealTime();
-    ConsoleReporter::ReportRuns(runs);
-  }
-  void Finalize() override {
-    ConsoleReporter::Finalize();
+class RatioReporter : public benchmarks::RatioReporter {
+  void PrintRatios() override {
     std::printf("\nINT8 speed-up, same run:\n");
-    for (const auto& [name, ms] : times_) {
+    for (const auto& [name, ms] : times()) {
       const size_t at = name.find("/int8/");
       if (at == std::string::npos) continue;
       std::string fp32 = name, folded = name;
       fp32.replace(at, 6, "/fp32/");
       folded.replace(at, 6, "/folded/");
-      auto a = times_.find(fp32);
-      auto b = times_.find(folded);
-      if (a == times_.end() || b == times_.end()) continue;
+      const double a = time(fp32), b = time(folded);
+      if (a <= 0 || b <= 0) continue;
       std::printf("  %-40s fp32 %8.3f ms  folded %8.3f ms  int8 %8.3f ms  %.2fx (%.2fx folded)\n",
-                  fp32.c_str(), a->second, b->second, ms, a->second / ms, b->second / ms);
+                  fp32.c_str(), a, b, ms, a / ms, b / ms);
     }
   }
-
- private:
-  std::map<std::string, double> times_;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  base::UsePassiveOpenMpWaits(argc, argv);
-  base::WarnIfReferenceBlas();
-  base::ConfigureThreads();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return benchmarks::RunBenchmarks(argc, argv, &reporter);
 }
