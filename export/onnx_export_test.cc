@@ -16,6 +16,7 @@
 #include "compressor/quantization/qscheme.h"
 #include "export/onnx_reference_eval.h"
 #include "models/auto_model.h"
+#include "models/test_config.h"
 #include "onnx/checker.h"
 #include "onnx/onnx_pb.h"
 
@@ -23,16 +24,8 @@ namespace exporter {
 namespace {
 
 models::BertConfig TinyConfig(const std::string& model_type = "bert") {
-  models::BertConfig config;
+  models::BertConfig config = models::TinyTestConfig(64, 32);
   config.model_type = model_type;
-  config.vocab_size = 64;
-  config.hidden_size = 32;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 4;
-  config.intermediate_size = 64;
-  config.max_position_embeddings = 32;
-  config.hidden_dropout_prob = 0.0;
-  config.attention_probs_dropout_prob = 0.0;
   return config;
 }
 

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/bert_config.h"
+#include "models/test_config.h"
 #include "recipes/stage_model.h"
 
 namespace recipes {
@@ -90,15 +91,7 @@ const Fixture& Files() {
       }
     }
     f->tsv = Write("genre.tsv", tsv);
-    models::BertConfig config;
-    config.vocab_size = f->vocab_size;
-    config.hidden_size = 32;
-    config.num_hidden_layers = 2;
-    config.num_attention_heads = 4;
-    config.intermediate_size = 64;
-    config.max_position_embeddings = 64;
-    config.hidden_dropout_prob = 0.0;
-    config.attention_probs_dropout_prob = 0.0;
+    const models::BertConfig config = models::TinyTestConfig(f->vocab_size);
     f->config = Dir() + "/tiny_config.json";
     EXPECT_TRUE(models::SaveBertConfig(config, f->config).ok());
     return f;

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "models/auto_model.h"
 #include "models/bert_config.h"
+#include "models/test_config.h"
 #include "models/hf_checkpoint.h"
 #include "recipes/pipeline.h"
 #include "recipes/recipe.h"
@@ -74,14 +75,8 @@ std::string Tsv(const std::vector<std::string>& labels, int rows_per_label) {
 // A random tiny checkpoint with the stand-in vocabulary, like a Hugging Face directory.
 void SaveStandIn(const std::string& dir, const std::string& model_type,
                  const std::string& architecture) {
-  models::BertConfig config;
+  models::BertConfig config = models::TinyTestConfig(64, 512);
   config.model_type = model_type;
-  config.vocab_size = 64;
-  config.hidden_size = 32;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 4;
-  config.intermediate_size = 64;
-  config.max_position_embeddings = 512;
   if (model_type == "distilbert") {
     config.type_vocab_size = 0;
     config.tie_word_embeddings = true;

@@ -11,24 +11,12 @@
 #include "compressor/scheduler.h"
 #include "compressor/train/trainer.h"
 #include "models/auto_model.h"
+#include "models/test_config.h"
 #include "models/losses.h"
 
 namespace {
 
 using compressor::TensorMap;
-
-models::BertConfig TinyConfig() {
-  models::BertConfig config;
-  config.vocab_size = 64;
-  config.hidden_size = 32;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 4;
-  config.intermediate_size = 64;
-  config.max_position_embeddings = 32;
-  config.hidden_dropout_prob = 0.0;
-  config.attention_probs_dropout_prob = 0.0;
-  return config;
-}
 
 // Synthetic extractive QA: the answer starts at the token 7 and ends at the token 8.
 class QaBatches : public compressor::BatchSource {
@@ -89,7 +77,7 @@ double MeanLoss(torch::nn::Module& model, const QaBatches& data) {
 
 TEST(DistillPatternLockTest, OneShotLowersLossKeepsSparsityAndTeacher) {
   torch::manual_seed(0);
-  auto teacher = *models::CreateModel(TinyConfig(), "BertForQuestionAnswering");
+  auto teacher = *models::CreateModel(models::TinyTestConfig(64, 32), "BertForQuestionAnswering");
   QaBatches data(8, /*seed=*/1);
   compressor::TaskFunctions task;
   task.forward = Forward;

@@ -13,26 +13,14 @@
 #include "compressor/quantization/qat.h"
 #include "compressor/quantization/quantization.h"
 #include "models/auto_model.h"
+#include "models/test_config.h"
 #include "models/losses.h"
 
 namespace {
 
-models::BertConfig TinyConfig() {
-  models::BertConfig config;
-  config.vocab_size = 64;
-  config.hidden_size = 32;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 4;
-  config.intermediate_size = 64;
-  config.max_position_embeddings = 32;
-  config.hidden_dropout_prob = 0.0;
-  config.attention_probs_dropout_prob = 0.0;
-  return config;
-}
-
 TEST(QatBertTest, EveryLinearIsSwappedAndRuns) {
   torch::manual_seed(0);
-  auto model = *models::CreateModel(TinyConfig(), "BertForQuestionAnswering");
+  auto model = *models::CreateModel(models::TinyTestConfig(64, 32), "BertForQuestionAnswering");
   model->eval();
   models::ModelInput input;
   input.input_ids = at::randint(1, 64, {2, 12}, at::kLong);
@@ -71,7 +59,7 @@ TEST(QatBertTest, EveryLinearIsSwappedAndRuns) {
 
 TEST(QatBertTest, PatternLockZerosSurviveQat) {
   torch::manual_seed(1);
-  auto model = *models::CreateModel(TinyConfig(), "BertForQuestionAnswering");
+  auto model = *models::CreateModel(models::TinyTestConfig(64, 32), "BertForQuestionAnswering");
   compressor::PruningConfig oneshot;
   oneshot.target_sparsity = 0.9;
   oneshot.sparsity_decay_type = "oneshot";
@@ -120,7 +108,7 @@ TEST(QatBertTest, PatternLockZerosSurviveQat) {
 // fake-quant model's.
 TEST(QatBertTest, ConvertedModelRunsInt8AndKeepsZeros) {
   torch::manual_seed(2);
-  auto model = *models::CreateModel(TinyConfig(), "BertForQuestionAnswering");
+  auto model = *models::CreateModel(models::TinyTestConfig(64, 32), "BertForQuestionAnswering");
   compressor::PruningConfig oneshot;
   oneshot.target_sparsity = 0.9;
   oneshot.sparsity_decay_type = "oneshot";

@@ -9,6 +9,7 @@
 
 #include "datasets/classification_metrics.h"
 #include "models/auto_model.h"
+#include "models/test_config.h"
 #include "recipes/tasks/test_util.h"
 
 namespace recipes {
@@ -62,7 +63,7 @@ std::string ThreeLabelTsv() {
 }
 
 std::shared_ptr<models::PreTrainedModel> Classifier(int64_t vocab_size, int64_t num_labels) {
-  models::BertConfig config = testing::TinyBertConfig(vocab_size);
+  models::BertConfig config = models::TinyTestConfig(vocab_size);
   config.num_labels = num_labels;
   at::manual_seed(0);
   auto model = models::CreateModel(config, "BertForSequenceClassification");
@@ -210,7 +211,7 @@ TEST(ClassificationTest, MismatchedHeadsAndUnlabeledFilesAreErrors) {
   auto tokenizer = testing::TokenizerForTexts(Texts(path, ""));
   auto split = LoadClassificationSplit(path, tokenizer.get(), {});
   ASSERT_TRUE(split.ok()) << split.status();
-  models::BertConfig two_labels = testing::TinyBertConfig(tokenizer->vocab_size());
+  models::BertConfig two_labels = models::TinyTestConfig(tokenizer->vocab_size());
   auto task = ClassificationTask(two_labels, *split, {});
   ASSERT_FALSE(task.ok());
   EXPECT_EQ(task.status().code(), absl::StatusCode::kInvalidArgument);

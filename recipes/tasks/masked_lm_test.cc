@@ -12,6 +12,7 @@
 #include "models/auto_model.h"
 #include "models/losses.h"
 #include "recipes/tasks/model_io.h"
+#include "models/test_config.h"
 #include "recipes/tasks/test_util.h"
 
 namespace recipes {
@@ -134,7 +135,7 @@ TEST(MaskedLmTest, PreTrainingLowersTheDevLoss) {
   ASSERT_TRUE(train.ok()) << train.status();
 
   at::manual_seed(0);
-  auto model = models::CreateModel(testing::TinyBertConfig(corpus.tokenizer->vocab_size()),
+  auto model = models::CreateModel(models::TinyTestConfig(corpus.tokenizer->vocab_size()),
                                    "BertForPreTraining");
   ASSERT_TRUE(model.ok()) << model.status();
   compressor::TaskFunctions task = MaskedLmTask(*std::move(dev), {});
@@ -176,7 +177,7 @@ TEST(MaskedLmTest, LossAddsNspOnlyWhenTheHeadHasIt) {
   (*batches)->Restart(0);
   compressor::TensorMap batch;
   ASSERT_TRUE(*(*batches)->Next(&batch));
-  const models::BertConfig config = testing::TinyBertConfig(corpus.tokenizer->vocab_size());
+  const models::BertConfig config = models::TinyTestConfig(corpus.tokenizer->vocab_size());
 
   at::manual_seed(0);
   auto pretraining = models::CreateModel(config, "BertForPreTraining");

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "models/auto_model.h"
+#include "models/test_config.h"
 #include "recipes/tasks/test_util.h"
 
 namespace recipes {
@@ -55,7 +56,7 @@ TEST(ModelIoTest, NonBertModuleIsACleanTorchError) {
 
 TEST(ModelIoTest, MissingInputIdsNamesTheBatchKeys) {
   at::manual_seed(0);
-  auto model = models::CreateModel(testing::TinyBertConfig(16), "BertForQuestionAnswering");
+  auto model = models::CreateModel(models::TinyTestConfig(16), "BertForQuestionAnswering");
   ASSERT_TRUE(model.ok()) << model.status();
   compressor::TensorMap batch = PairBatch();
   batch.erase("input_ids");
@@ -66,7 +67,7 @@ TEST(ModelIoTest, MissingInputIdsNamesTheBatchKeys) {
 
 TEST(ModelIoTest, PassesTypeIdsAndMaskAndReturnsNamedOutputs) {
   at::manual_seed(0);
-  auto model = models::CreateModel(testing::TinyBertConfig(16), "BertForQuestionAnswering");
+  auto model = models::CreateModel(models::TinyTestConfig(16), "BertForQuestionAnswering");
   ASSERT_TRUE(model.ok()) << model.status();
   (*model)->eval();
   const compressor::TensorMap batch = PairBatch();
@@ -96,7 +97,7 @@ TEST(ModelIoTest, PassesTypeIdsAndMaskAndReturnsNamedOutputs) {
 }
 
 TEST(ModelIoTest, DistilBertIgnoresTokenTypeIds) {
-  models::BertConfig config = testing::TinyBertConfig(16);
+  models::BertConfig config = models::TinyTestConfig(16);
   config.model_type = "distilbert";
   config.type_vocab_size = 0;
   at::manual_seed(0);

@@ -9,6 +9,7 @@
 
 #include "datasets/squad/squad_metrics.h"
 #include "models/auto_model.h"
+#include "models/test_config.h"
 #include "recipes/tasks/test_util.h"
 
 namespace recipes {
@@ -101,7 +102,7 @@ TEST(QuestionAnsweringTest, TrainerMemorisesTheFixtureAndScoresLikeTheOfficialSc
   ASSERT_TRUE(batches.ok()) << batches.status();
 
   at::manual_seed(0);
-  auto model = models::CreateModel(testing::TinyBertConfig(tokenizer->vocab_size()),
+  auto model = models::CreateModel(models::TinyTestConfig(tokenizer->vocab_size()),
                                    "BertForQuestionAnswering");
   ASSERT_TRUE(model.ok()) << model.status();
   QuestionAnsweringConfig qa_config;
@@ -165,7 +166,7 @@ TEST(QuestionAnsweringTest, ErrorsNameTheFile) {
   auto dev = LoadSquadSplit(kFixture, *tokenizer, SmallWindows(/*is_training=*/false));
   ASSERT_TRUE(dev.ok()) << dev.status();
   at::manual_seed(0);
-  auto classifier = models::CreateModel(testing::TinyBertConfig(tokenizer->vocab_size()),
+  auto classifier = models::CreateModel(models::TinyTestConfig(tokenizer->vocab_size()),
                                         "BertForSequenceClassification");
   ASSERT_TRUE(classifier.ok()) << classifier.status();
   auto evaluation = EvaluateQuestionAnswering(**classifier, **dev, {});

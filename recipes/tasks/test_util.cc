@@ -34,19 +34,6 @@ std::unique_ptr<tokenizers::BertTokenizer> TokenizerForTexts(
   return *std::move(tokenizer);
 }
 
-models::BertConfig TinyBertConfig(int64_t vocab_size) {
-  models::BertConfig config;
-  config.vocab_size = vocab_size;
-  config.hidden_size = 32;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 4;
-  config.intermediate_size = 64;
-  config.max_position_embeddings = 64;
-  config.hidden_dropout_prob = 0.0;
-  config.attention_probs_dropout_prob = 0.0;
-  return config;
-}
-
 std::string TempPath(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
   return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;

@@ -18,9 +18,6 @@ namespace recipes::testing {
 // tokenization, lower-cased) of `texts` in sorted order. Aborts the test on failure.
 std::unique_ptr<tokenizers::BertTokenizer> TokenizerForTexts(const std::vector<std::string>& texts);
 
-// hidden 32, 2 layers, 4 heads, intermediate 64, 64 positions, no dropout.
-models::BertConfig TinyBertConfig(int64_t vocab_size);
-
 // Writes `contents` to $TEST_TMPDIR/<name> and returns the path.
 std::string WriteTempFile(const std::string& name, const std::string& contents);
 
