@@ -253,6 +253,14 @@ absl::StatusOr<std::shared_ptr<Int8LinearModuleImpl>> BuildModule(const std::str
                                 ", zero point ", zp, ")"));
     }
   }
+  if (meta.requantize_output) {
+    // As Int8LinearModuleImpl::Create: the kernel re-quantizes the output in its epilogue.
+    params.requantize_output = true;
+    params.output_scale = output_qparams.scale.to(at::kDouble).item<double>();
+    params.output_zero_point = output_qparams.zero_point.item<int64_t>();
+    params.output_quant_min = activation_scheme.quant_min();
+    params.output_quant_max = activation_scheme.quant_max();
+  }
   absl::StatusOr<std::unique_ptr<kernels::Int8Linear>> kernel =
       kernels::Int8Linear::Create(params);
   if (!kernel.ok()) {
