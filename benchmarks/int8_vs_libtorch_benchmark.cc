@@ -241,6 +241,32 @@ void BM_Encoder(benchmark::State& state, int64_t layers, int64_t batch, int64_t 
   }
 }
 
+// Per-Linear profile of one converted layer (which part of a Linear costs what):
+//   module      Int8LinearModule::forward (kernel + any output re-quantization)
+//   kernel      kernels::Int8Linear::Forward only (input quantization + oneDNN matmul)
+// Inputs are random with the calibration input's spread; with OMP_NUM_THREADS=1 the CPU
+// times add up to the layer's Linear cost.
+//   --benchmark_filter='BM_Int8Linear/.*/batch:1/seq:128/'
+void BM_Int8Linear(benchmark::State& state, int64_t batch, int64_t seq, const FormSpec& spec,
+                   const std::string& module_name, bool kernel_only) {
+  Built& built = GetModel(1, spec);
+  std::shared_ptr<compressor::Int8LinearModuleImpl> module;
+  for (auto& [name, m] : compressor::Int8Modules(*built.encoder)) {
+    if (name == module_name) module = m;
+  }
+  if (module == nullptr) {
+    state.SkipWithError(("no Int8LinearModule " + module_name).c_str());
+    return;
+  }
+  torch::manual_seed(3);
+  const at::Tensor x = at::randn({batch, seq, module->in_features()});
+  torch::NoGradGuard no_grad;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(kernel_only ? module->kernel().Forward(x) : module->forward(x));
+  }
+  state.SetLabel(module->requantizes_output() ? "output re-quantized" : "fp32 output");
+}
+
 // "BM_Encoder/layers:12/batch:1/seq:128/int8": the forms of one shape run back to back, so
 // load from other processes drifts less between a form and its fp32 baseline.
 std::string ShapeName(int64_t layers, int64_t batch, int64_t seq) {
@@ -256,14 +282,31 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
       const std::string name = run.benchmark_name();
-      times_[name.substr(0, name.find("/min_time:"))] = run.GetAdjustedRealTime();
+      const std::string key = name.substr(0, name.find("/min_time:"));
+      times_[key] = run.GetAdjustedRealTime();
+      cpu_times_[key] = run.GetAdjustedCPUTime();
     }
     ConsoleReporter::ReportRuns(runs);
   }
 
   void Finalize() override {
     ConsoleReporter::Finalize();
-    std::printf("\nSpeed-up over LibTorch fp32 of the same run (higher is faster):\n");
+    PrintRatios("wall", times_);
+    // Main-thread CPU time: with OMP_NUM_THREADS=1 the steadier figure while other processes
+    // share the cores (wall time then includes waiting for a core).
+    PrintRatios("CPU", cpu_times_);
+    if (!Errors().empty()) {
+      std::printf("\nRelative output error ||y - y_fp32|| / ||y_fp32|| (batch 1, seq 128):\n");
+      for (const auto& [name, error] : Errors()) {
+        std::printf("  layers=%s  %.4f\n", name.c_str(), error);
+      }
+    }
+  }
+
+ private:
+  void PrintRatios(const char* what, const std::map<std::string, double>& times_) const {
+    std::printf("\nSpeed-up over LibTorch fp32 of the same run, %s time (higher is faster):\n",
+                what);
     for (const int64_t layers : {1, 12}) {
       for (const int batch : {1, 8}) {
         for (const int seq : {128, 384}) {
@@ -288,21 +331,19 @@ class RatioReporter : public benchmark::ConsoleReporter {
           if (best_torch > 0 && ours != times_.end()) {
             std::printf(" | int8 vs best torch-dyn %.2fx", best_torch / ours->second);
           }
+          auto ours_dyn = times_.find(prefix + "int8-dyn");
+          if (best_torch > 0 && ours_dyn != times_.end()) {
+            std::printf(" | int8-dyn vs best torch-dyn %.2fx", best_torch / ours_dyn->second);
+          }
           std::printf("\n");
         }
       }
     }
-    if (!Errors().empty()) {
-      std::printf("\nRelative output error ||y - y_fp32|| / ||y_fp32|| (batch 1, seq 128):\n");
-      for (const auto& [name, error] : Errors()) {
-        std::printf("  layers=%s  %.4f\n", name.c_str(), error);
-      }
-    }
   }
 
- private:
   std::vector<FormSpec> forms_;
   std::map<std::string, double> times_;
+  std::map<std::string, double> cpu_times_;
 };
 
 }  // namespace
@@ -337,6 +378,24 @@ int main(int argc, char** argv) {
               ->UseRealTime()
               ->MinTime(0.5);
         }
+      }
+    }
+  }
+
+  for (const FormSpec& form : {forms[1], forms[2]}) {
+    for (const char* module : {"layer.0.attention.self.query", "layer.0.attention.self.key",
+                               "layer.0.attention.self.value", "layer.0.attention.output.dense",
+                               "layer.0.intermediate.dense", "layer.0.output.dense"}) {
+      for (const bool kernel_only : {false, true}) {
+        benchmark::RegisterBenchmark(
+            (std::string("BM_Int8Linear/batch:1/seq:128/") + form.name + "/" + module +
+             (kernel_only ? "/kernel" : "/module"))
+                .c_str(),
+            [=](benchmark::State& state) {
+              BM_Int8Linear(state, 1, 128, form, module, kernel_only);
+            })
+            ->Unit(benchmark::kMicrosecond)
+            ->MinTime(0.3);
       }
     }
   }

@@ -341,4 +341,19 @@ TEST(OnnxExportTest, ErrorsNameTheModuleAndSetting) {
 }
 
 }  // namespace
+TEST(OnnxExportTest, RefusesQuantizedAttentionMatMulsNamingTheOption) {
+  torch::manual_seed(5);
+  auto model = *models::CreateModel(TinyConfig(), "BertForQuestionAnswering");
+  compressor::QuantizationConfig config;
+  config.quantize_attention_matmuls = true;
+  ASSERT_TRUE(compressor::PrepareModel(*model, config).ok());
+  absl::StatusOr<std::string> bytes = ExportOnnxBytes(*model);
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_EQ(bytes.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(bytes.status().message().find("'bert.encoder.layer.0.attention.self.matmul'"),
+            absl::string_view::npos)
+      << bytes.status();
+  EXPECT_NE(bytes.status().message().find("quantize_attention_matmuls"), absl::string_view::npos);
+}
+
 }  // namespace exporter

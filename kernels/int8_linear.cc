@@ -152,6 +152,59 @@ void QuantizeRow(const float* x, int64_t n, float inv_scale, float zero_point, b
   }
 }
 
+// The output re-quantization of Int8LinearParams in place, as
+// at::fake_quantize_per_tensor_affine: y = clamp(nearbyint(y * inv_scale), lo, hi) * scale,
+// where lo / hi are quant_min / quant_max minus the zero point (the zero point cancels).
+struct Requantizer {
+  float inv_scale = 1.0f, scale = 1.0f, lo = 0.0f, hi = 255.0f;
+};
+
+void RequantizeScalar(float* y, int64_t n, const Requantizer& r) {
+  for (int64_t i = 0; i < n; ++i) {
+    float v = std::nearbyint(y[i] * r.inv_scale);
+    v = v > r.lo ? v : r.lo;
+    v = v < r.hi ? v : r.hi;
+    y[i] = v * r.scale;
+  }
+}
+
+#ifdef KERNELS_HAVE_AVX2_QUANTIZER
+__attribute__((target("avx2"))) void RequantizeAvx2(float* y, int64_t n, const Requantizer& r) {
+  const __m256 vinv = _mm256_set1_ps(r.inv_scale);
+  const __m256 vscale = _mm256_set1_ps(r.scale);
+  const __m256 vlo = _mm256_set1_ps(r.lo);
+  const __m256 vhi = _mm256_set1_ps(r.hi);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(y + i), vinv);
+    v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm256_min_ps(_mm256_max_ps(v, vlo), vhi);
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(v, vscale));
+  }
+  RequantizeScalar(y + i, n - i, r);
+}
+#endif
+
+void RequantizeInPlace(float* y, int64_t n, const Requantizer& r) {
+#ifdef KERNELS_HAVE_AVX2_QUANTIZER
+  static const bool has_avx2 = __builtin_cpu_supports("avx2");
+  if (has_avx2) {
+    RequantizeAvx2(y, n, r);
+    return;
+  }
+#endif
+  RequantizeScalar(y, n, r);
+}
+
+Requantizer MakeRequantizer(const Int8LinearParams& p) {
+  Requantizer r;
+  r.scale = static_cast<float>(p.output_scale);
+  r.inv_scale = 1.0f / r.scale;
+  r.lo = static_cast<float>(p.output_quant_min - p.output_zero_point);
+  r.hi = static_cast<float>(p.output_quant_max - p.output_zero_point);
+  return r;
+}
+
 absl::Status ValidateParams(const Int8LinearParams& p) {
   const at::Tensor& w = p.weight_int8;
   if (!w.defined()) return absl::InvalidArgumentError("Int8LinearParams.weight_int8 is undefined");
@@ -198,6 +251,24 @@ absl::Status ValidateParams(const Int8LinearParams& p) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Int8LinearParams.bias: expected Float [", out, "] or undefined, got ", DtypeString(b),
         " of shape ", ShapeString(b.sizes())));
+  }
+  if (p.requantize_output) {
+    const float out_scale = static_cast<float>(p.output_scale);
+    if (!(std::isfinite(out_scale) && out_scale > 0.0f && std::isfinite(1.0f / out_scale))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Int8LinearParams.output_scale = ", p.output_scale, ": expected finite and > 0"));
+    }
+    if (p.output_quant_min >= p.output_quant_max || p.output_quant_min < -(1 << 16) ||
+        p.output_quant_max > (1 << 16)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Int8LinearParams.output_quant_min/max = ", p.output_quant_min, "/",
+                       p.output_quant_max, ": expected min < max, within +-65536"));
+    }
+    if (p.output_zero_point < p.output_quant_min || p.output_zero_point > p.output_quant_max) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Int8LinearParams.output_zero_point = ", p.output_zero_point, ": outside [",
+          p.output_quant_min, ", ", p.output_quant_max, "]"));
+    }
   }
   if (p.dynamic) return absl::OkStatus();
   const float scale = static_cast<float>(p.input_scale);
@@ -247,6 +318,17 @@ at::Tensor QuantizeActivations(const at::Tensor& x, const ActivationQuantParams&
   QuantizeRow(xc.data_ptr<float>(), xc.numel(), 1.0f / static_cast<float>(params.scale),
               static_cast<float>(params.zero_point), activation_signed, q.data_ptr());
   return q;
+}
+
+void RequantizeOutput(const Int8LinearParams& params, at::Tensor& y) {
+  TORCH_CHECK(params.requantize_output, "RequantizeOutput: params.requantize_output is false");
+  TORCH_CHECK(y.scalar_type() == at::kFloat && y.is_contiguous(),
+              "RequantizeOutput: expected a contiguous Float tensor, got ", DtypeString(y));
+  const Requantizer r = MakeRequantizer(params);
+  float* yd = y.data_ptr<float>();
+  at::parallel_for(0, y.numel(), 16384, [&](int64_t begin, int64_t end) {
+    RequantizeInPlace(yd + begin, end - begin, r);
+  });
 }
 
 Int8LinearParams QuantizeLinearWeights(const at::Tensor& weight_fp32, const at::Tensor& bias,
@@ -314,6 +396,17 @@ at::Tensor ReferenceInt8Linear(const Int8LinearParams& p, const at::Tensor& x) {
       yd[i * out + n] = scaled + bias;
     }
   }
+  if (p.requantize_output) {
+    // Written out as ATen's fake-quantize kernel does it, independently of Requantizer.
+    const float sc = static_cast<float>(p.output_scale);
+    const float inv_scale = 1.0f / sc;
+    for (int64_t i = 0; i < m * out; ++i) {
+      const int64_t q = static_cast<int64_t>(p.output_zero_point + std::nearbyint(yd[i] * inv_scale));
+      yd[i] = static_cast<float>(std::min(std::max(q, p.output_quant_min), p.output_quant_max) -
+                                 p.output_zero_point) *
+              sc;
+    }
+  }
   std::vector<int64_t> out_sizes = x.sizes().vec();
   out_sizes.back() = out;
   return y.view(out_sizes);
@@ -340,6 +433,11 @@ struct Int8Linear::Impl {
   // and falls back to the slower gemm:jit.
   std::vector<float> output_scales;
   at::Tensor bias;  // Float [out] contiguous, or undefined.
+  bool requantize = false;
+  // Requantization as post-ops of the matmul (eltwise linear, round, clip, linear); false
+  // when oneDNN would pick a slower implementation for them: then a separate pass.
+  bool fused_requantize = false;
+  Requantizer requantizer;
   memory::desc packed_md;
   memory packed_weights;
   std::string impl_info;
@@ -348,6 +446,11 @@ struct Int8Linear::Impl {
   mutable std::list<std::pair<int64_t, std::shared_ptr<const Primitive>>> cache;  // MRU first.
 
   dnnl::matmul::primitive_desc MakePrimitiveDesc(int64_t m, const memory::desc& weights_md) const {
+    return MakePrimitiveDesc(m, weights_md, fused_requantize);
+  }
+
+  dnnl::matmul::primitive_desc MakePrimitiveDesc(int64_t m, const memory::desc& weights_md,
+                                                 bool with_requantize) const {
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // Concurrent Forward() calls.
     attr.set_output_scales(per_channel ? 1 << 1 : 0, output_scales);
@@ -363,6 +466,18 @@ struct Int8Linear::Impl {
     if (bias.defined()) {
       ops.append_binary(dnnl::algorithm::binary_add,
                         memory::desc({1, out}, memory::data_type::f32, memory::format_tag::ab));
+    }
+    if (with_requantize) {
+      // Each step is one fp32 operation as in Requantizer (a linear with beta 0 is one
+      // rounded product; round is to nearest even, as nearbyint), so both give equal bits.
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, requantizer.inv_scale, 0.0f);
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_round, 0.0f, 0.0f);
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, requantizer.lo, requantizer.hi);
+      // The final multiply is a binary_mul by a scalar: oneDNN 2.6's brgemm epilogue gives
+      // a second eltwise_linear the first one's alpha (measured: y / scale instead of
+      // y * scale).
+      ops.append_binary(dnnl::algorithm::binary_mul,
+                        memory::desc({1, 1}, memory::data_type::f32, memory::format_tag::ab));
     }
     attr.set_post_ops(ops);
     const memory::data_type src_type =
@@ -402,6 +517,8 @@ absl::StatusOr<std::unique_ptr<Int8Linear>> Int8Linear::Create(const Int8LinearP
       !params.activation_signed && (params.dynamic || params.input_zero_point != 0);
   impl->split = !Int8MatmulIsExact(params.activation_signed);
   impl->k = impl->split ? 2 * impl->in : impl->in;
+  impl->requantize = params.requantize_output;
+  if (impl->requantize) impl->requantizer = MakeRequantizer(params);
 
   const at::Tensor scales = params.weight_scales.contiguous();
   impl->output_scales.resize(impl->per_channel ? impl->out : 1);
@@ -430,9 +547,19 @@ absl::StatusOr<std::unique_ptr<Int8Linear>> Int8Linear::Create(const Int8LinearP
     plain = halves;
   }
   try {
-    const dnnl::matmul::primitive_desc pd = impl->MakePrimitiveDesc(
-        kPackRows, memory::desc({impl->k, impl->out}, memory::data_type::s8,
-                                memory::format_tag::any));
+    const memory::desc any_weights_md({impl->k, impl->out}, memory::data_type::s8,
+                                      memory::format_tag::any);
+    if (impl->requantize) {
+      // Fuse only where oneDNN keeps the implementation it uses without the post-ops.
+      try {
+        const auto plain_pd = impl->MakePrimitiveDesc(kPackRows, any_weights_md, false);
+        const auto fused_pd = impl->MakePrimitiveDesc(kPackRows, any_weights_md, true);
+        impl->fused_requantize = fused_pd.impl_info_str() == plain_pd.impl_info_str();
+      } catch (const dnnl::error&) {
+        impl->fused_requantize = false;
+      }
+    }
+    const dnnl::matmul::primitive_desc pd = impl->MakePrimitiveDesc(kPackRows, any_weights_md);
     impl->packed_md = pd.weights_desc();
     impl->impl_info = pd.impl_info_str();
     impl->packed_weights = memory(impl->packed_md, CpuEngine());
@@ -526,12 +653,27 @@ at::Tensor Int8Linear::Forward(const at::Tensor& x) const {
         memory({{1, impl.out}, memory::data_type::f32, memory::format_tag::ab}, engine,
                impl.bias.data_ptr());
   }
+  float output_scale = impl.requantizer.scale;
+  if (impl.fused_requantize) {
+    // Post-ops eltwise (linear, round, clip) are not counted here: only binary ones take
+    // arguments, but the index is the position in the chain.
+    const int requantize_mul = post_op + 3;
+    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(requantize_mul) | DNNL_ARG_SRC_1] =
+        memory({{1, 1}, memory::data_type::f32, memory::format_tag::ab}, engine, &output_scale);
+  }
   try {
     dnnl::stream stream(engine);
     primitive->matmul.execute(stream, args);
     stream.wait();
   } catch (const dnnl::error& e) {
     TORCH_CHECK(false, "Int8Linear::Forward: oneDNN matmul failed: ", e.what());
+  }
+  if (impl.requantize && !impl.fused_requantize) {
+    float* yd = y.data_ptr<float>();
+    const int64_t out = impl.out;
+    at::parallel_for(0, m, std::max<int64_t>(1, 16384 / out), [&](int64_t begin, int64_t end) {
+      RequantizeInPlace(yd + begin * out, (end - begin) * out, impl.requantizer);
+    });
   }
   return y.view(out_sizes);
 }
@@ -543,6 +685,7 @@ int64_t Int8Linear::weight_bytes() const {
 }
 bool Int8Linear::split_weights() const { return impl_->split; }
 std::string Int8Linear::impl_info() const { return impl_->impl_info; }
+bool Int8Linear::fused_requantize() const { return impl_->fused_requantize; }
 
 std::string Int8Linear::CpuIsa() {
   switch (dnnl::get_effective_cpu_isa()) {

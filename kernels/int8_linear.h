@@ -36,6 +36,16 @@ struct Int8LinearParams {
   int64_t input_zero_point = 0;
   // true: scale and zero point come from each input's min/max (ChooseActivationQuantParams).
   bool dynamic = true;
+  // Output re-quantization (a fake-quant model's re-quantized output), fused into the
+  // matmul's epilogue so the fp32 output is written once:
+  //   y' = (clamp(nearbyint(y * (1.0f / float(output_scale))) + output_zero_point,
+  //               output_quant_min, output_quant_max) - output_zero_point) * float(output_scale)
+  // exactly as at::fake_quantize_per_tensor_affine computes it from the same fp32 y.
+  bool requantize_output = false;
+  double output_scale = 1.0;  // finite and > 0 when requantize_output.
+  int64_t output_zero_point = 0;
+  int64_t output_quant_min = 0;  // e.g. 0 / 255 (uint8) or -128 / 127 (int8).
+  int64_t output_quant_max = 255;
 };
 
 // The checks Int8Linear::Create applies (dtypes, shapes, finite positive scales, zero point
@@ -60,6 +70,12 @@ ActivationQuantParams ChooseActivationQuantParams(float min, float max, bool act
 at::Tensor QuantizeActivations(const at::Tensor& x, const ActivationQuantParams& params,
                                bool activation_signed);
 
+// Applies `params`' output re-quantization (requantize_output must be true) to the fp32
+// tensor `y` in place, vectorized: what Int8Linear runs after the matmul when oneDNN cannot
+// fuse it. Gives the same bits as at::fake_quantize_per_tensor_affine(y, output_scale,
+// output_zero_point, output_quant_min, output_quant_max).
+void RequantizeOutput(const Int8LinearParams& params, at::Tensor& y);
+
 // Symmetric int8 quantization of fp32 linear weights [out, in] (and an optional fp32 bias
 // [out]): scale = max|w| / 127 over the tensor or per row (1 for an all-zero tensor or row),
 // q = nearbyint(w / scale) in [-127, 127], so a zero weight stays exactly 0. The returned
@@ -71,6 +87,7 @@ Int8LinearParams QuantizeLinearWeights(const at::Tensor& weight_fp32, const at::
 // Scalar reference of Int8Linear::Forward: quantizes `x` with at::quantize_per_tensor, sums
 // (q_x - zp) * q_w in int64, then computes in fp32
 //   y = float(acc) * (float(input_scale) * weight_scale) + bias.
+// With requantize_output, the result is then fake-quantized as documented on the params.
 // Slow; for tests. `params` must be valid (see Int8Linear::Create).
 at::Tensor ReferenceInt8Linear(const Int8LinearParams& params, const at::Tensor& x);
 
@@ -109,6 +126,9 @@ class Int8Linear {
   bool split_weights() const;
   // oneDNN's implementation of the matmul, e.g. "brg:avx512_core_vnni" or "gemm:jit".
   std::string impl_info() const;
+  // True when the output re-quantization runs as oneDNN post-ops inside the matmul; false
+  // when it is a separate vectorized pass (oneDNN would have left its fast kernel for it).
+  bool fused_requantize() const;
 
   // The instruction set oneDNN dispatches to in this process, e.g. "avx512_core_bf16"
   // (honours DNNL_MAX_CPU_ISA).

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -400,6 +402,97 @@ TEST(Int8LinearTest, RejectsBadParams) {
   ASSERT_TRUE(layer.ok());
   EXPECT_THROW((*layer)->Forward(at::zeros({2, 7})), c10::Error);
   EXPECT_THROW((*layer)->Forward(at::zeros({2, 8}, at::kDouble)), c10::Error);
+}
+
+// Sets a static output re-quantization whose range clips the top ~10% of `y_range`'s values.
+void SetOutputRequantization(Int8LinearParams& p, const at::Tensor& y_range, bool is_signed) {
+  p.requantize_output = true;
+  const float lo = y_range.min().item<float>(), hi = y_range.max().item<float>();
+  if (is_signed) {
+    p.output_quant_min = -128;
+    p.output_quant_max = 127;
+    p.output_zero_point = 0;
+    p.output_scale = 0.9 * std::max(-lo, hi) / 127.5;
+  } else {
+    p.output_quant_min = 0;
+    p.output_quant_max = 255;
+    p.output_scale = 0.9 * (hi - std::min(lo, 0.0f)) / 255.0;
+    p.output_zero_point = std::min<int64_t>(
+        255, std::max<int64_t>(0, std::llround(-std::min(lo, 0.0f) / p.output_scale)));
+  }
+}
+
+TEST(Int8LinearTest, RequantizeOutputMatchesAtenFakeQuantizeBitwise) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(21);
+  for (const bool is_signed : {false, true}) {
+    Int8LinearParams p;
+    p.requantize_output = true;
+    p.output_scale = 0.037;
+    p.output_zero_point = is_signed ? 0 : 77;
+    p.output_quant_min = is_signed ? -128 : 0;
+    p.output_quant_max = is_signed ? 127 : 255;
+    // Random values over and beyond the range, exact ties (k + 0.5) * scale, 0, and an odd
+    // length so the scalar tail runs too.
+    at::Tensor y = at::randn({1001}, gen) * 4.0;
+    const float scale = static_cast<float>(p.output_scale);
+    at::Tensor ties = (at::arange(-40, 40, at::kFloat) + 0.5f) * scale;
+    y = at::cat({y, ties, at::zeros({3})});
+    const at::Tensor expected = at::fake_quantize_per_tensor_affine(
+        y, p.output_scale, p.output_zero_point, p.output_quant_min, p.output_quant_max);
+    at::Tensor got = y.clone();
+    RequantizeOutput(p, got);
+    EXPECT_TRUE(at::equal(got, expected)) << (got - expected).abs().max();
+  }
+}
+
+TEST(Int8LinearTest, FusedOutputRequantizationEqualsMatmulThenFakeQuantize) {
+  // Re-quantizing inside Int8Linear (oneDNN post-ops, or the separate pass where oneDNN
+  // cannot fuse them) gives exactly the bits of the plain layer's output fake-quantized by
+  // ATen, and agrees with the reference.
+  for (const Config& c : AllConfigs()) {
+    for (const int64_t m : {1, 3, 128}) {
+      const Case t = MakeCase(300 + m, {m, 768}, 96, c);
+      SCOPED_TRACE(Name(c) + " m " + std::to_string(m));
+      auto plain = Int8Linear::Create(t.params);
+      ASSERT_TRUE(plain.ok()) << plain.status();
+      const at::Tensor y_plain = (*plain)->Forward(t.x);
+      Int8LinearParams p = t.params;
+      SetOutputRequantization(p, y_plain, c.activation_signed);
+      auto requantized = Int8Linear::Create(p);
+      ASSERT_TRUE(requantized.ok()) << requantized.status();
+      if (Int8Linear::CpuIsa() == "avx512_core_vnni" || Int8Linear::CpuIsa() == "avx512_core_bf16") {
+        EXPECT_TRUE((*requantized)->fused_requantize()) << (*requantized)->impl_info();
+      }
+      EXPECT_EQ((*requantized)->impl_info(), (*plain)->impl_info());
+      const at::Tensor y = (*requantized)->Forward(t.x);
+      const at::Tensor expected = at::fake_quantize_per_tensor_affine(
+          y_plain, p.output_scale, p.output_zero_point, p.output_quant_min, p.output_quant_max);
+      EXPECT_TRUE(at::equal(y, expected)) << "max diff " << (y - expected).abs().max();
+      // Some outputs clip, many do not: the test covers both sides of the clamp.
+      const float top = static_cast<float>((p.output_quant_max - p.output_zero_point) *
+                                           static_cast<float>(p.output_scale));
+      EXPECT_GT(y.ge(top).sum().item<int64_t>(), 0);
+      EXPECT_GT(y.lt(top).sum().item<int64_t>(), 0);
+      // Against the reference (fp32 epilogue rounding may flip an output by one step).
+      const at::Tensor ref = ReferenceInt8Linear(p, t.x);
+      const float step = static_cast<float>(p.output_scale);
+      EXPECT_LE((y - ref).abs().max().item<float>(), step * 1.001f);
+      EXPECT_LE((y - ref).abs().gt(step * 0.5f).sum().item<int64_t>(), y.numel() / 100 + 1);
+    }
+  }
+}
+
+TEST(Int8LinearTest, RejectsBadOutputRequantization) {
+  const Case good = MakeCase(31, {2, 7}, 5, {false, false, false, true});
+  Int8LinearParams p = good.params;
+  p.requantize_output = true;
+  p.output_scale = -1.0;
+  EXPECT_THAT(std::string(Int8Linear::Create(p).status().message()),
+              HasSubstr("output_scale = -1: expected finite and > 0"));
+  p.output_scale = 0.1;
+  p.output_zero_point = 300;
+  EXPECT_THAT(std::string(Int8Linear::Create(p).status().message()),
+              HasSubstr("output_zero_point = 300: outside [0, 255]"));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include "base/matmul_module.h"
 #include "base/unary_module.h"
 #include "models/modeling_utils.h"
 
@@ -51,6 +52,10 @@ void BertSelfAttentionImpl::reset() {
   register_module("query", MakeLinear(hidden, hidden));
   register_module("key", MakeLinear(hidden, hidden));
   register_module("value", MakeLinear(hidden, hidden));
+  // The two activation products, as parameter-free children (no state_dict entries) named
+  // as INC's FX tracer names them, so a transform can swap them (quantized matmuls).
+  register_module("matmul", base::MatMul());    // Q K^T
+  register_module("matmul_1", base::MatMul());  // P V
   dropout =
       register_module("dropout", torch::nn::Dropout(config_.attention_probs_dropout_prob));
 }
@@ -65,12 +70,15 @@ at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden,
   const at::Tensor q = split_heads(base::ForwardChild(*this, "query", hidden));
   const at::Tensor k = split_heads(base::ForwardChild(*this, "key", hidden));
   const at::Tensor v = split_heads(base::ForwardChild(*this, "value", hidden));
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(head_dim));
+  at::Tensor scores = base::ForwardBinaryChild(*this, "matmul", q, k.transpose(-1, -2)) /
+                      std::sqrt(double(head_dim));
   if (extended_mask.defined()) scores = scores + extended_mask;
   at::Tensor attention = at::softmax(scores, -1);
   if (probs != nullptr) *probs = attention;
   attention = dropout->forward(attention);
-  return at::matmul(attention, v).transpose(1, 2).reshape({batch, seq, config_.hidden_size});
+  return base::ForwardBinaryChild(*this, "matmul_1", attention, v)
+      .transpose(1, 2)
+      .reshape({batch, seq, config_.hidden_size});
 }
 
 void BertSelfOutputImpl::reset() {

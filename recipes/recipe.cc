@@ -812,6 +812,7 @@ const Fields<QuantizationConfig>& FieldsOf() {
       F("excluded_op_names", &T::excluded_op_names),
       F("outputs_not_requantized", &T::outputs_not_requantized),
       F("fold_batch_norm", &T::fold_batch_norm),
+      F("quantize_attention_matmuls", &T::quantize_attention_matmuls),
   };
   return *fields;
 }

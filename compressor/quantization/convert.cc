@@ -99,6 +99,16 @@ absl::StatusOr<std::shared_ptr<Int8LinearModuleImpl>> Int8LinearModuleImpl::Crea
     const QuantParams q = quantized.output_qparams();
     out.scale = q.scale.detach().clone();
     out.zero_point = q.zero_point.detach().clone();
+    if (out.scale.numel() != 1 || out.zero_point.numel() != 1) {
+      return absl::InvalidArgumentError("output qparams are not per-tensor");
+    }
+    // The kernel re-quantizes in the matmul's epilogue, with the values FakeQuantize uses
+    // (the scale as a double rounded to float, the zero point as an integer).
+    params.requantize_output = true;
+    params.output_scale = out.scale.to(at::kDouble).item<double>();
+    params.output_zero_point = out.zero_point.item<int64_t>();
+    params.output_quant_min = options.activation_scheme.quant_min();
+    params.output_quant_max = options.activation_scheme.quant_max();
   }
 
   const QuantParams wq = quantized.weight_qparams();
@@ -147,9 +157,9 @@ Int8LinearModuleImpl::Int8LinearModuleImpl(kernels::Int8LinearParams params,
 at::Tensor Int8LinearModuleImpl::forward(const at::Tensor& input) {
   torch::NoGradGuard no_grad;
   at::Tensor x = input.scalar_type() == at::kFloat ? input : input.to(at::kFloat);
-  at::Tensor output = kernel_->Forward(x);
-  if (requantize_output_) output = FakeQuantize(output, output_qparams_, activation_scheme_);
-  return output;
+  // An output the scheme re-quantizes is re-quantized inside the kernel (fused into the
+  // oneDNN epilogue), bit-identical to FakeQuantize of the kernel's fp32 output.
+  return kernel_->Forward(x);
 }
 
 int64_t Int8LinearModuleImpl::zero_weights() const {

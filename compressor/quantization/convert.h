@@ -13,9 +13,14 @@
 //                                                      exactly-zero weight stays exactly 0
 //   y   = (x_q - zp) w_q^T * (s_x * s_w) + bias      int32 accumulation, fp32 epilogue
 //   y'  = FakeQuantize(y, output_qparams())          only when the QuantizedLinear
-//                                                      re-quantized its output
+//                                                      re-quantized its output; fused into
+//                                                      the kernel's epilogue (oneDNN
+//                                                      post-ops), bit-identical to
+//                                                      FakeQuantize of the kernel's y
 // The integer part is the same as the fake-quant module's; only fp32 rounding of the
 // epilogue differs (and, through it, an occasional output rounding flipped by one step).
+// QuantizedMatMuls (quantize_attention_matmuls) are left as they are: frozen fake-quant
+// modules (fp32 matmul of fake-quantized inputs); there is no INT8 batched-matmul kernel.
 //
 // Supported schemes (others are an error naming the module): weights int8 symmetric,
 // per-tensor or per-channel along axis 0 (out features); activations uint8 (affine or

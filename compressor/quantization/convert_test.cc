@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -15,6 +16,8 @@
 
 #include "base/unary_module.h"
 #include "compressor/quantization/qat.h"
+#include "compressor/quantization/qscheme.h"
+#include "kernels/int8_linear.h"
 #include "models/auto_model.h"
 
 namespace {
@@ -159,6 +162,45 @@ TEST(ConvertTest, DynamicAgreesWithFakeQuant) {
   config.approach = "post_training_dynamic_quant";
   config.outputs_not_requantized = {".*"};
   CheckConfig(config, 0.03);  // measured 0.0076
+}
+
+// The converted module re-quantizes its output inside the kernel (oneDNN post-ops); that
+// must give exactly the bits of the kernel's fp32 output passed through FakeQuantize with the
+// frozen output qparams, as the module computed before the fusion.
+TEST(ConvertTest, FusedOutputRequantizationIsBitIdenticalToFakeQuantize) {
+  for (const bool int8_activations : {false, true}) {
+    QuantizationConfig config;
+    config.approach = "post_training_static_quant";
+    config.activation_observer = "minmax";
+    if (int8_activations) config.activation = compressor::QuantScheme::Int8SymmetricPerTensor();
+    auto model = PreparedMlp(config, nullptr);
+    std::vector<compressor::QuantParams> output_qparams;
+    for (const auto& [name, module] : QuantizedModules(*model)) {
+      output_qparams.push_back(module->output_qparams());
+    }
+    ASSERT_TRUE(ConvertToInt8(*model).ok());
+    torch::manual_seed(11);
+    const at::Tensor x = at::randn({64, 32}) * 3.0;  // Beyond the calibrated range: clips.
+    const auto modules = Int8Modules(*model);
+    ASSERT_EQ(modules.size(), 3u);
+    for (size_t i = 1; i < modules.size(); ++i) {  // fc2 and head take 32 inputs.
+      const auto& module = modules[i].second;
+      SCOPED_TRACE(modules[i].first);
+      ASSERT_TRUE(module->requantizes_output());
+      if (kernels::Int8Linear::CpuIsa().rfind("avx512_core", 0) == 0 &&
+          kernels::Int8Linear::CpuIsa() != "avx512_core") {
+        EXPECT_TRUE(module->kernel().fused_requantize()) << module->impl_info();
+      }
+      kernels::Int8LinearParams plain_params = module->params();
+      plain_params.requantize_output = false;
+      auto plain = kernels::Int8Linear::Create(plain_params);
+      ASSERT_TRUE(plain.ok()) << plain.status();
+      const at::Tensor expected =
+          compressor::FakeQuantize((*plain)->Forward(x), output_qparams[i], config.activation);
+      const at::Tensor got = module->forward(x);
+      EXPECT_TRUE(at::equal(got, expected)) << (got - expected).abs().max();
+    }
+  }
 }
 
 TEST(ConvertTest, ZeroWeightsStayZeroExactly) {

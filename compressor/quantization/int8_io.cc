@@ -15,9 +15,11 @@
 #include <torch/nn/modules/linear.h>
 
 #include "absl/strings/str_cat.h"
+#include "base/matmul_module.h"
 #include "base/safetensors.h"
 #include "base/status_macros.h"
 #include "compressor/quantization/convert.h"
+#include "compressor/quantization/qat.h"
 #include "compressor/quantization/qscheme.h"
 #include "kernels/int8_linear.h"
 
@@ -253,6 +255,14 @@ absl::StatusOr<std::shared_ptr<Int8LinearModuleImpl>> BuildModule(const std::str
                                 ", zero point ", zp, ")"));
     }
   }
+  if (meta.requantize_output) {
+    // As Int8LinearModuleImpl::Create: the kernel re-quantizes the output in its epilogue.
+    params.requantize_output = true;
+    params.output_scale = output_qparams.scale.to(at::kDouble).item<double>();
+    params.output_zero_point = output_qparams.zero_point.item<int64_t>();
+    params.output_quant_min = activation_scheme.quant_min();
+    params.output_quant_max = activation_scheme.quant_max();
+  }
   absl::StatusOr<std::unique_ptr<kernels::Int8Linear>> kernel =
       kernels::Int8Linear::Create(params);
   if (!kernel.ok()) {
@@ -266,6 +276,60 @@ absl::StatusOr<std::shared_ptr<Int8LinearModuleImpl>> BuildModule(const std::str
 
 size_t ElementSize(const at::Tensor& t) { return t.element_size(); }
 
+constexpr char kMatMulFormat[] = "quantized_matmul/v1";
+constexpr const char* kMatMulInputs[2] = {"a", "b"};
+
+// The "format" field of a metadata entry ("" when it cannot be read).
+std::string FormatOf(const std::string& text) {
+  const Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return "";
+  auto it = j.find("format");
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// A frozen QuantizedMatMul from its metadata and NAME.{a,b}_{scale,zero_point}.
+absl::StatusOr<std::shared_ptr<QuantizedMatMulImpl>> BuildMatMul(const std::string& path,
+                                                                 const std::string& name,
+                                                                 const std::string& text,
+                                                                 TensorSource& source) {
+  auto bad = [&](const std::string& why) {
+    return Error(absl::StatusCode::kInvalidArgument, path,
+                 absl::StrCat("module '", name, "': malformed metadata (", why, "): ", text));
+  };
+  const Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto activation = j.find("activation");
+  auto symmetric = j.find("activation_symmetric");
+  auto dynamic = j.find("dynamic");
+  if (activation == j.end() || !activation->is_string() ||
+      (*activation != "uint8" && *activation != "int8")) {
+    return bad("'activation' must be \"int8\" or \"uint8\"");
+  }
+  if (symmetric == j.end() || !symmetric->is_boolean()) {
+    return bad("'activation_symmetric' must be a boolean");
+  }
+  if (dynamic == j.end() || !dynamic->is_boolean()) return bad("'dynamic' must be a boolean");
+  QuantScheme scheme;
+  scheme.dtype = activation->get<std::string>();
+  scheme.symmetric = symmetric->get<bool>();
+  if (scheme.dtype == "int8" && !scheme.symmetric) return bad("int8 activations must be symmetric");
+  if (dynamic->get<bool>()) return QuantizedMatMulImpl::Frozen(scheme, /*dynamic=*/true, {}, {});
+  QuantParams q[2];
+  for (int i = 0; i < 2; ++i) {
+    const std::string prefix = absl::StrCat(name, ".", kMatMulInputs[i], "_");
+    ASSIGN_OR_RETURN(q[i].scale, source.Read(prefix + "scale", at::kFloat, {1}));
+    ASSIGN_OR_RETURN(q[i].zero_point, source.Read(prefix + "zero_point", at::kLong, {1}));
+    const float scale = q[i].scale.item<float>();
+    const int64_t zp = q[i].zero_point.item<int64_t>();
+    if (!(scale > 0) || !std::isfinite(scale) || zp < scheme.quant_min() ||
+        zp > scheme.quant_max()) {
+      return Error(absl::StatusCode::kInvalidArgument, path,
+                   absl::StrCat("module '", name, "': invalid qparams of input ",
+                                kMatMulInputs[i], " (scale ", scale, ", zero point ", zp, ")"));
+    }
+  }
+  return QuantizedMatMulImpl::Frozen(scheme, /*dynamic=*/false, q[0], q[1]);
+}
+
 }  // namespace
 
 absl::Status SaveQuantizedState(const torch::nn::Module& model, const std::string& path) {
@@ -277,13 +341,35 @@ absl::Status SaveQuantizedState(const torch::nn::Module& model, const std::strin
     tensors.emplace_back(item.key(), item.value().detach());
   }
   // Wide dtypes first, so every tensor's data stays aligned for View().
-  std::stable_sort(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) {
-    return ElementSize(a.second) > ElementSize(b.second);
-  });
   std::map<std::string, std::string> metadata;
   for (const auto& [name, module] : Int8Modules(model)) {
     metadata[name] = MetaToJson(DescribeModule(*module));
   }
+  // Quantized attention matmuls (parameter-free): their frozen input qparams.
+  for (const auto& [name, module] : QuantizedMatMuls(model)) {
+    if (!module->frozen()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("SaveQuantizedState: file '", path, "': QuantizedMatMul '", name,
+                       "' is not frozen (call Freeze() first)"));
+    }
+    Json j = Json::object();
+    j["format"] = kMatMulFormat;
+    j["activation"] = module->scheme().dtype;
+    j["activation_symmetric"] = module->scheme().symmetric;
+    j["dynamic"] = module->dynamic();
+    metadata[name] = j.dump();
+    if (module->dynamic()) continue;
+    for (int i = 0; i < 2; ++i) {
+      const QuantParams q = module->input_qparams(i);
+      const std::string prefix = absl::StrCat(name, ".", kMatMulInputs[i], "_");
+      tensors.emplace_back(prefix + "scale", q.scale.detach().to(at::kFloat).reshape({1}));
+      tensors.emplace_back(prefix + "zero_point",
+                           q.zero_point.detach().to(at::kLong).reshape({1}));
+    }
+  }
+  std::stable_sort(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) {
+    return ElementSize(a.second) > ElementSize(b.second);
+  });
   absl::Status status = base::WriteSafetensors(path, tensors, metadata);
   if (!status.ok()) {
     return absl::Status(status.code(), absl::StrCat("SaveQuantizedState: file '", path,
@@ -311,12 +397,35 @@ absl::StatusOr<std::vector<std::string>> LoadQuantizedState(torch::nn::Module& f
   std::vector<std::string> names;
   std::vector<std::shared_ptr<Int8LinearModuleImpl>> built;
   std::vector<std::pair<torch::nn::Module*, std::string>> slots;
+  std::vector<std::shared_ptr<QuantizedMatMulImpl>> matmuls;
+  std::vector<std::pair<torch::nn::Module*, std::string>> matmul_slots;
+  auto parent_of = [&](const std::string& name) -> std::pair<torch::nn::Module*, std::string> {
+    const size_t dot = name.rfind('.');
+    if (dot == std::string::npos) return {&fp32_model, name};
+    auto p = modules.find(name.substr(0, dot));
+    return {p == modules.end() ? nullptr : p->second.get(), name.substr(dot + 1)};
+  };
   for (const auto& [name, text] : reader.metadata()) {
     auto it = modules.find(name);
     if (it == modules.end()) {
       return Error(absl::StatusCode::kInvalidArgument, path,
                    absl::StrCat("unknown module '", name, "' in metadata (the model has no "
                                 "module of that name)"));
+    }
+    if (FormatOf(text) == kMatMulFormat) {
+      if (it->second->as<base::MatMulImpl>() == nullptr) {
+        return Error(absl::StatusCode::kInvalidArgument, path,
+                     absl::StrCat("module '", name, "' of the model is not a base::MatMul"));
+      }
+      ASSIGN_OR_RETURN(std::shared_ptr<QuantizedMatMulImpl> matmul,
+                       BuildMatMul(path, name, text, source));
+      matmuls.push_back(std::move(matmul));
+      matmul_slots.push_back(parent_of(name));
+      if (matmul_slots.back().first == nullptr) {
+        return Error(absl::StatusCode::kInternal, path,
+                     absl::StrCat("module '", name, "': parent not found"));
+      }
+      continue;
     }
     auto linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(it->second);
     if (linear == nullptr) {
@@ -386,6 +495,9 @@ absl::StatusOr<std::vector<std::string>> LoadQuantizedState(torch::nn::Module& f
   }
   for (size_t i = 0; i < slots.size(); ++i) {
     slots[i].first->replace_module(slots[i].second, Int8LinearModule(built[i]));
+  }
+  for (size_t i = 0; i < matmul_slots.size(); ++i) {
+    matmul_slots[i].first->replace_module(matmul_slots[i].second, matmuls[i]);
   }
   return names;
 }

@@ -17,6 +17,11 @@
 //   {"format": "int8_linear/v1", "activation": "uint8"|"int8",
 //    "activation_symmetric": bool, "dynamic": bool, "weight": "per-tensor"|"per-channel",
 //    "requantize_output": bool, "bias": bool, "in_features": N, "out_features": N}
+// A frozen QuantizedMatMul (quantize_attention_matmuls) NAME contributes NAME.a_scale,
+// NAME.a_zero_point, NAME.b_scale, NAME.b_zero_point (F32 [1] / I64 [1]; none when dynamic)
+// and the metadata {"format": "quantized_matmul/v1", "activation": "uint8"|"int8",
+// "activation_symmetric": bool, "dynamic": bool}; loading replaces the model's base::MatMul
+// of that name by a frozen QuantizedMatMul (not in the returned names).
 // Every metadata key is a module name (a model without Int8 modules has no metadata).
 #ifndef COMPRESSOR_QUANTIZATION_INT8_IO_H_
 #define COMPRESSOR_QUANTIZATION_INT8_IO_H_

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <regex>
+#include <tuple>
 
 #include <ATen/ATen.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/matmul_module.h"
 #include "base/status_macros.h"
 #include "base/unary_module.h"
 
@@ -326,6 +328,160 @@ void QuantizedLinearImpl::pretty_print(std::ostream& stream) const {
 }
 
 // ---------------------------------------------------------------------------------------
+// QuantizedMatMul
+
+QuantizedMatMulImpl::QuantizedMatMulImpl(QuantizedLinearOptions options)
+    : options_(std::move(options)) {
+  if (!options_.dynamic_input) {
+    ObserverOptions activation_options = options_.observer_options;
+    activation_options.per_channel = false;
+    for (auto& observer : observers_) {
+      observer = MakeObserver(options_.activation_observer, activation_options);
+    }
+  }
+}
+
+std::shared_ptr<QuantizedMatMulImpl> QuantizedMatMulImpl::Frozen(const QuantScheme& scheme,
+                                                                 bool dynamic, QuantParams a,
+                                                                 QuantParams b) {
+  QuantizedLinearOptions options;
+  options.activation_scheme = scheme;
+  options.dynamic_input = dynamic;
+  auto module = std::make_shared<QuantizedMatMulImpl>(options);
+  module->observers_[0].reset();
+  module->observers_[1].reset();
+  if (!dynamic) {
+    module->q_[0] = std::move(a);
+    module->q_[1] = std::move(b);
+  }
+  module->frozen_ = true;
+  module->eval();
+  return module;
+}
+
+at::Tensor QuantizedMatMulImpl::forward(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor* inputs[2] = {&a, &b};
+  if (calibrating_ && !frozen_) {
+    for (int i = 0; i < 2; ++i) {
+      observers_[i]->Observe(*inputs[i]);
+      q_[i].reset();
+    }
+    return at::matmul(a, b);
+  }
+  at::Tensor fq[2];
+  for (int i = 0; i < 2; ++i) {
+    const at::Tensor& x = *inputs[i];
+    if (options_.dynamic_input) {
+      const auto [lo, hi] = at::aminmax(x.detach().to(at::kFloat));
+      fq[i] = FakeQuantize(x, ComputeQParams(lo.reshape({1}), hi.reshape({1}),
+                                             options_.activation_scheme),
+                           options_.activation_scheme);
+      continue;
+    }
+    if (!frozen_ && is_training() && observers_[i]) {
+      observers_[i]->Observe(x);
+      q_[i].reset();
+    }
+    TORCH_CHECK(q_[i].has_value() || (observers_[i] && observers_[i]->observed()),
+                "QuantizedMatMul: input ", i == 0 ? "a" : "b",
+                " has not been observed; run training-mode forwards (QAT) or calibrate before "
+                "evaluating");
+    fq[i] = FakeQuantize(x, input_qparams(i), options_.activation_scheme);
+  }
+  return at::matmul(fq[0], fq[1]);
+}
+
+void QuantizedMatMulImpl::Freeze() {
+  if (frozen_) return;
+  calibrating_ = false;
+  frozen_ = true;
+  if (!options_.dynamic_input) {
+    for (int i = 0; i < 2; ++i) q_[i] = observers_[i]->QParams(options_.activation_scheme);
+  }
+}
+
+void QuantizedMatMulImpl::set_calibrating(bool calibrating) {
+  TORCH_CHECK(!(calibrating && frozen_), "QuantizedMatMul: cannot calibrate after Freeze()");
+  TORCH_CHECK(!(calibrating && options_.dynamic_input),
+              "QuantizedMatMul: dynamic quantization is not calibrated");
+  calibrating_ = calibrating;
+}
+
+QuantParams QuantizedMatMulImpl::input_qparams(int i) const {
+  TORCH_CHECK(i == 0 || i == 1, "QuantizedMatMul: input index ", i, " is not 0 or 1");
+  TORCH_CHECK(!options_.dynamic_input,
+              "QuantizedMatMul: dynamic quantization has no fixed input qparams");
+  if (!q_[i]) q_[i] = observers_[i]->QParams(options_.activation_scheme);
+  return *q_[i];
+}
+
+const Observer* QuantizedMatMulImpl::input_observer(int i) const {
+  TORCH_CHECK(i == 0 || i == 1, "QuantizedMatMul: input index ", i, " is not 0 or 1");
+  return observers_[i].get();
+}
+
+bool QuantizedMatMulImpl::observed() const {
+  for (int i = 0; i < 2; ++i) {
+    if (observers_[i] && !observers_[i]->observed() && !(frozen_ && q_[i])) return false;
+  }
+  return true;
+}
+
+ObserverState QuantizedMatMulImpl::State() const {
+  ObserverState state;
+  if (observers_[0]) state.merge(WithPrefix("a_observer/", observers_[0]->State()));
+  if (observers_[1]) state.merge(WithPrefix("b_observer/", observers_[1]->State()));
+  return state;
+}
+
+absl::Status QuantizedMatMulImpl::LoadState(const ObserverState& state) {
+  size_t used = 0;
+  for (int i = 0; i < 2; ++i) {
+    if (!observers_[i]) continue;
+    const std::string prefix = i == 0 ? "a_observer/" : "b_observer/";
+    ObserverState mine;
+    for (const auto& [key, tensor] : state) {
+      if (key.compare(0, prefix.size(), prefix) == 0) mine[key.substr(prefix.size())] = tensor;
+    }
+    used += mine.size();
+    if (absl::Status status = observers_[i]->LoadState(mine); !status.ok()) {
+      return absl::Status(status.code(), absl::StrCat(prefix, " ", status.message()));
+    }
+    q_[i].reset();
+  }
+  if (used != state.size()) {
+    return absl::InvalidArgumentError(
+        "QuantizedMatMul: the state has keys outside a_observer/ and b_observer/");
+  }
+  return absl::OkStatus();
+}
+
+void QuantizedMatMulImpl::pretty_print(std::ostream& stream) const {
+  stream << "compressor::QuantizedMatMul(inputs="
+         << (options_.dynamic_input ? std::string("dynamic ") : std::string())
+         << options_.activation_scheme.ToString()
+         << (options_.dynamic_input || !observers_[0] ? "" : "/" + options_.activation_observer)
+         << (frozen_ ? ", frozen" : "") << ")";
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<QuantizedMatMulImpl>>> QuantizedMatMuls(
+    const torch::nn::Module& model) {
+  std::vector<std::pair<std::string, std::shared_ptr<QuantizedMatMulImpl>>> modules;
+  for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+    if (auto quantized = std::dynamic_pointer_cast<QuantizedMatMulImpl>(item.value())) {
+      modules.emplace_back(item.key(), std::move(quantized));
+    }
+  }
+  return modules;
+}
+
+const bool kQuantizedMatMulRegistered = base::RegisterBinaryForward(
+    typeid(QuantizedMatMulImpl),
+    [](torch::nn::Module& module, const at::Tensor& a, const at::Tensor& b) {
+      return static_cast<QuantizedMatMulImpl&>(module).forward(a, b);
+    });
+
+// ---------------------------------------------------------------------------------------
 // Model preparation
 
 absl::StatusOr<LinearSelection> SelectLinears(const torch::nn::Module& model,
@@ -439,12 +595,49 @@ absl::StatusOr<std::vector<std::string>> PrepareModel(torch::nn::Module& model,
     }
     swaps.push_back({parent, leaf, std::move(old)});
   }
+  std::vector<std::string> swapped_names = selection.selected;
+  if (config.quantize_attention_matmuls) {
+    ASSIGN_OR_RETURN(const std::vector<std::regex> excluded,
+                     CompileAll(config.excluded_op_names, "quantization config",
+                                "excluded_op_names"));
+    std::vector<std::tuple<torch::nn::Module*, std::string, std::string>> matmuls;
+    // Parents: the model itself (not necessarily held by a shared_ptr) and every submodule.
+    std::vector<std::pair<std::string, torch::nn::Module*>> parents = {{"", &model}};
+    for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+      parents.emplace_back(item.key(), item.value().get());
+    }
+    for (const auto& [parent_name, parent] : parents) {
+      for (const auto& child : parent->named_children()) {
+        if (child.value()->as<base::MatMulImpl>() == nullptr) continue;
+        const std::string name =
+            parent_name.empty() ? child.key() : absl::StrCat(parent_name, ".", child.key());
+        if (!MatchesAny(excluded, name)) matmuls.emplace_back(parent, child.key(), name);
+      }
+    }
+    if (matmuls.empty()) {
+      revert();
+      return absl::InvalidArgumentError(
+          "quantization config: quantize_attention_matmuls is true but the model has no "
+          "base::MatMul child outside excluded_op_names (models must compute the attention "
+          "products through base::ForwardBinaryChild)");
+    }
+    for (const auto& [parent, leaf, name] : matmuls) {
+      std::shared_ptr<torch::nn::Module> old;
+      for (const auto& item : parent->named_children()) {
+        if (item.key() == leaf) old = item.value();
+      }
+      QuantizedLinearOptions options = OptionsFor(config, name);
+      parent->replace_module(leaf, std::make_shared<QuantizedMatMulImpl>(options));
+      swaps.push_back({parent, leaf, std::move(old)});
+      swapped_names.push_back(name);
+    }
+  }
   // After replace_module the parent's registry no longer owns the old Linear; if anything
   // else still does (a typed member, a Sequential's or ModuleList's own list), that is
   // what the parent's forward() calls, and the swap would change nothing.
   std::vector<std::string> stuck;
   for (size_t i = 0; i < swaps.size(); ++i) {
-    if (swaps[i].old.use_count() > 1) stuck.push_back(selection.selected[i]);
+    if (swaps[i].old.use_count() > 1) stuck.push_back(swapped_names[i]);
   }
   if (!stuck.empty()) {
     revert();

@@ -83,6 +83,13 @@ struct QuantizationConfig {
   // values an int8 table with one scale per token reproduces exactly; zeros (padding row,
   // pruned entries) stay zero. Off by default (Prune OFA keeps embeddings fp32).
   bool quantize_embeddings = false;
+  // Attention matmuls (QK^T and PV): every base::MatMul child (base/matmul_module.h; the
+  // models name them `matmul` and `matmul_1`, as INC's FX tracer does) not matched by
+  // excluded_op_names becomes a QuantizedMatMul: both inputs fake-quantized with the
+  // activation scheme and their own activation observers (dynamic PTQ: each input's own
+  // range), straight-through gradients. They stay fake-quant after ConvertToInt8 (no INT8
+  // batched-matmul kernel). Off by default (INC/NNCF's default; Prune OFA keeps them fp32).
+  bool quantize_attention_matmuls = false;
 
   // "prune_ofa": exactly the defaults above (the paper's scheme).
   // "inc_fx": INC's FX-mode QAT on torch >= 1.10: int8 symmetric per-channel weights
@@ -178,6 +185,54 @@ class QuantizedLinearImpl : public torch::nn::Module {
 };
 TORCH_MODULE(QuantizedLinear);
 
+// A base::MatMul with fake-quantized inputs (quantize_attention_matmuls):
+//   forward(a, b) = matmul(FakeQuantize(a, qparams_a), FakeQuantize(b, qparams_b))
+// Observers update in train mode (QAT) or while calibrating (post-training static, which
+// returns the fp32 product); dynamic quantization takes each call's own min/max. Freeze()
+// fixes the qparams. Parameter-free, so state_dict() is unchanged. Not Cloneable.
+class QuantizedMatMulImpl : public torch::nn::Module {
+ public:
+  // `options`: activation_scheme, activation_observer, observer_options and dynamic_input
+  // are used.
+  explicit QuantizedMatMulImpl(QuantizedLinearOptions options);
+  // A frozen module with fixed per-tensor qparams (ignored when dynamic), as int8_io
+  // restores it.
+  static std::shared_ptr<QuantizedMatMulImpl> Frozen(const QuantScheme& scheme, bool dynamic,
+                                                     QuantParams a, QuantParams b);
+
+  at::Tensor forward(const at::Tensor& a, const at::Tensor& b);
+
+  void Freeze();
+  bool frozen() const { return frozen_; }
+  void set_calibrating(bool calibrating);
+  bool calibrating() const { return calibrating_; }
+  bool dynamic() const { return options_.dynamic_input; }
+  const QuantScheme& scheme() const { return options_.activation_scheme; }
+  // Input `i` (0: a, 1: b) qparams; not for dynamic (TORCH_CHECK); unobserved inputs give
+  // PyTorch's defaults (scale 1, zero point 0).
+  QuantParams input_qparams(int i) const;
+  const Observer* input_observer(int i) const;  // Null when dynamic or built by Frozen().
+  bool observed() const;  // Both inputs seen (always true for dynamic / Frozen()).
+
+  // Observer states under "a_observer/" and "b_observer/".
+  ObserverState State() const;
+  absl::Status LoadState(const ObserverState& state);
+
+  void pretty_print(std::ostream& stream) const override;
+
+ private:
+  QuantizedLinearOptions options_;
+  std::unique_ptr<Observer> observers_[2];
+  bool frozen_ = false;
+  bool calibrating_ = false;
+  mutable std::optional<QuantParams> q_[2];
+};
+TORCH_MODULE(QuantizedMatMul);
+
+// Every QuantizedMatMul of `model` by name, in named_modules() order.
+std::vector<std::pair<std::string, std::shared_ptr<QuantizedMatMulImpl>>> QuantizedMatMuls(
+    const torch::nn::Module& model);
+
 // Which modules of a model the config selects.
 struct LinearSelection {
   std::vector<std::string> selected;  // Linears to quantize, in named_modules() order.
@@ -191,7 +246,8 @@ absl::StatusOr<LinearSelection> SelectLinears(const torch::nn::Module& model,
 QuantizedLinearOptions OptionsFor(const QuantizationConfig& config, const std::string& name);
 
 // Swaps every selected Linear for a QuantizedLinear with Module::replace_module on its
-// parent; returns the swapped names. All or nothing: errors (invalid config, no Linear
+// parent (and, with quantize_attention_matmuls, every base::MatMul not excluded for a
+// QuantizedMatMul; find those with QuantizedMatMuls()); returns the swapped Linears' names. All or nothing: errors (invalid config, no Linear
 // selected, a model prepared twice, a Linear its parent still calls through its own
 // reference) name the modules and leave the model unchanged.
 absl::StatusOr<std::vector<std::string>> PrepareModel(torch::nn::Module& model,

@@ -49,6 +49,7 @@ absl::Status Quantization::on_train_begin(TrainState& state) {
     for (auto& [name, module] : QuantizedModules(*state.model)) {
       if (mine.count(name)) modules_.emplace_back(name, std::move(module));
     }
+    matmul_modules_ = QuantizedMatMuls(*state.model);
   }
   if (has_type("Conv2d")) {
     ASSIGN_OR_RETURN(const std::vector<std::string> convs,
@@ -60,6 +61,7 @@ absl::Status Quantization::on_train_begin(TrainState& state) {
   }
   if (config_.approach == "post_training_static_quant") {
     for (auto& [name, module] : modules_) module->set_calibrating(true);
+    for (auto& [name, module] : matmul_modules_) module->set_calibrating(true);
     for (auto& [name, module] : conv_modules_) module->set_calibrating(true);
   }
   if (!pending_state_.empty()) {
@@ -83,6 +85,9 @@ absl::Status Quantization::on_train_end(TrainState& state) {
   for (const auto& [name, module] : conv_modules_) {
     if (!module->input_observer().observed()) unobserved_.push_back(name);
   }
+  for (const auto& [name, module] : matmul_modules_) {
+    if (!module->observed()) unobserved_.push_back(name);
+  }
   if (config_.approach == "post_training_static_quant" && !unobserved_.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "quantization: calibration never reached ", unobserved_.size(), " of ",
@@ -91,6 +96,7 @@ absl::Status Quantization::on_train_end(TrainState& state) {
         "exclude them with excluded_op_names"));
   }
   for (const auto& [name, module] : modules_) module->Freeze();
+  for (const auto& [name, module] : matmul_modules_) module->Freeze();
   for (const auto& [name, module] : conv_modules_) module->Freeze();
   frozen_ = true;
   if (config_.quantize_embeddings) {
@@ -146,6 +152,11 @@ ComponentSummary Quantization::summary() const {
   }
   summary.notes.push_back(absl::StrCat(
       config_.approach, ": ", modules_.size(), "/", selection_.total, " Linears quantized"));
+  if (!matmul_modules_.empty()) {
+    summary.values["quantized_matmuls"] = static_cast<double>(matmul_modules_.size());
+    summary.notes.push_back(absl::StrCat(matmul_modules_.size(),
+                                         " attention matmuls fake-quantized (inputs)"));
+  }
   summary.notes.push_back(
       absl::StrCat("weights ", config_.weight.ToString(), " (", config_.weight_observer, ")"));
   summary.notes.push_back(
@@ -187,6 +198,9 @@ TensorMap Quantization::state() const {
   for (const auto& [name, module] : conv_modules_) {
     for (const auto& [key, tensor] : module->State()) state[name + "/" + key] = tensor;
   }
+  for (const auto& [name, module] : matmul_modules_) {
+    for (const auto& [key, tensor] : module->State()) state[name + "/" + key] = tensor;
+  }
   return state;
 }
 
@@ -226,6 +240,12 @@ absl::Status Quantization::Restore(const TensorMap& state) {
   };
   RETURN_IF_ERROR(restore(modules_));
   RETURN_IF_ERROR(restore(conv_modules_));
+  // Dynamic matmuls have no observers, hence no state.
+  std::vector<std::pair<std::string, std::shared_ptr<QuantizedMatMulImpl>>> observed_matmuls;
+  for (const auto& item : matmul_modules_) {
+    if (!item.second->dynamic()) observed_matmuls.push_back(item);
+  }
+  RETURN_IF_ERROR(restore(observed_matmuls));
   if (used != state.size()) {
     for (const auto& [key, tensor] : state) {
       bool known = false;

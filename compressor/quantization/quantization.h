@@ -67,6 +67,11 @@ class Quantization : public Component {
     return modules_;
   }
   bool frozen() const { return frozen_; }
+  // The attention matmuls prepared with quantize_attention_matmuls (empty otherwise).
+  const std::vector<std::pair<std::string, std::shared_ptr<QuantizedMatMulImpl>>>&
+  matmul_modules() const {
+    return matmul_modules_;
+  }
   // The prepared convolutions when op_types contains "Conv2d" (qat_conv.h), and the
   // BatchNorms folded into them (config.fold_batch_norm).
   const std::vector<std::pair<std::string, std::shared_ptr<QuantizedConv2dImpl>>>&
@@ -80,6 +85,7 @@ class Quantization : public Component {
 
   QuantizationConfig config_;
   std::vector<std::pair<std::string, std::shared_ptr<QuantizedLinearImpl>>> modules_;
+  std::vector<std::pair<std::string, std::shared_ptr<QuantizedMatMulImpl>>> matmul_modules_;
   LinearSelection selection_;
   TensorMap pending_state_;                // Loaded before on_train_begin.
   std::vector<std::string> unobserved_;    // Modules whose activations were never seen.
