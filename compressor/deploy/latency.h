@@ -23,8 +23,8 @@
 namespace compressor {
 
 struct LatencyStats {
-  int64_t iters = 0;           // Timed runs.
-  std::vector<double> ms;      // Every timed run, in run order.
+  int64_t iters = 0;       // Timed runs.
+  std::vector<double> ms;  // Every timed run, in run order.
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, mean_ms = 0, min_ms = 0;
 };
 
