@@ -40,6 +40,7 @@
 #include "base/status_macros.h"
 #include "benchmarks/magnitude_prune.h"
 #include "compressor/deploy/inference_linear.h"
+#include "compressor/deploy/latency.h"
 #include "compressor/deploy/sparse_format.h"
 #include "models/auto_model.h"
 #include "models/hf_checkpoint.h"
@@ -73,12 +74,6 @@ std::string CpuName() {
     }
   }
   return "unknown";
-}
-
-// Nearest-rank percentile of sorted `v`.
-double Percentile(const std::vector<double>& v, double q) {
-  const size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
-  return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
 absl::Status Run() {
@@ -148,10 +143,7 @@ absl::Status Run() {
   }
   const double convert_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
-  std::map<std::string, int> layers;
-  for (const auto& [name, layer] : compressor::InferenceLinears(*model)) {
-    ++layers[compressor::LinearKernelName(layer->kernel())];
-  }
+  const std::map<std::string, int> layers = compressor::CountKernels(*model);
   int64_t linear_bytes = 0;
   if (!layers.empty()) {
     std::string path = absl::GetFlag(FLAGS_save_sparse);
@@ -167,19 +159,9 @@ absl::Status Run() {
   input.input_ids = at::randint(1000, std::max<int64_t>(1001, config.vocab_size), {batch, seq},
                                 gen, at::kLong);
   torch::NoGradGuard no_grad;
-  for (int64_t i = 0; i < warmup; ++i) model->forward(input);
-  std::vector<double> ms;
-  for (int64_t i = 0; i < iters; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    model->forward(input);
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::vector<double> sorted = ms;
-  std::sort(sorted.begin(), sorted.end());
-  double mean = 0;
-  for (double v : ms) mean += v / static_cast<double>(ms.size());
-  const double p50 = Percentile(sorted, 0.5);
+  const compressor::LatencyStats stats =
+      compressor::TimeForward([&] { model->forward(input); }, warmup, iters);
+  const double p50 = stats.p50_ms, mean = stats.mean_ms;
 
   nlohmann::json j;
   j["model"] = model_dir.empty() ? preset : model_dir;
@@ -191,10 +173,10 @@ absl::Status Run() {
   j["threads"] = at::get_num_threads();
   j["iters"] = iters;
   j["p50_ms"] = p50;
-  j["p90_ms"] = Percentile(sorted, 0.9);
-  j["p99_ms"] = Percentile(sorted, 0.99);
+  j["p90_ms"] = stats.p90_ms;
+  j["p99_ms"] = stats.p99_ms;
   j["mean_ms"] = mean;
-  j["min_ms"] = sorted.front();
+  j["min_ms"] = stats.min_ms;
   j["sequences_per_s"] = 1000.0 * static_cast<double>(batch) / p50;
   j["tokens_per_s"] = 1000.0 * static_cast<double>(batch * seq) / p50;
   j["cpu"] = CpuName();

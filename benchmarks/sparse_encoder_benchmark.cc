@@ -6,6 +6,9 @@
 //   sparse_fp32  our sparse fp32 kernel on every encoder Linear
 //   sparse_int8  our sparse INT8 kernel on every encoder Linear
 //   auto_int8    per-layer timed choice between dense_int8 and sparse_int8
+//   no_linears   every encoder Linear replaced by a module returning a cached zero tensor:
+//                the time spent outside the Linears (attention matmuls, softmax, LayerNorm,
+//                GELU, embeddings), the floor no Linear kernel can go below
 // Sparsity 0..95% unstructured, plus 4x1 and 1x4 blocks at 90%. Attention matmuls, softmax,
 // LayerNorm and GELU stay in LibTorch. Ends with speed-ups over torch_fp32 from the same run,
 // GFLOP/s of the encoder Linears (dense-equivalent 2 * tokens * weights / t, and effective
@@ -27,6 +30,7 @@
 
 #include "base/blas_check.h"
 #include "base/cli.h"
+#include "base/unary_module.h"
 #include "benchmarks/magnitude_prune.h"
 #include "compressor/deploy/inference_linear.h"
 #include "compressor/deploy/sparse_format.h"
@@ -41,6 +45,27 @@ struct Variant {
   std::string kernel;  // "torch" or InferenceOptions::kernel.
   bool int8 = false;
 };
+
+// Stands in for a Linear at no cost: returns one cached zero tensor of the output shape.
+class ZeroLinearImpl : public torch::nn::Module {
+ public:
+  explicit ZeroLinearImpl(int64_t out) : out_(out) {}
+  at::Tensor forward(const at::Tensor& x) {
+    std::vector<int64_t> sizes = x.sizes().vec();
+    sizes.back() = out_;
+    if (!zeros_.defined() || zeros_.sizes() != at::IntArrayRef(sizes)) zeros_ = at::zeros(sizes);
+    return zeros_;
+  }
+
+ private:
+  int64_t out_;
+  at::Tensor zeros_;
+};
+
+[[maybe_unused]] const bool kZeroLinearRegistered = base::RegisterUnaryForward(
+    typeid(ZeroLinearImpl), [](torch::nn::Module& m, const at::Tensor& x) {
+      return static_cast<ZeroLinearImpl&>(m).forward(x);
+    });
 
 struct Stats {
   int64_t weights = 0, nonzeros = 0, stored_bytes = 0;
@@ -64,7 +89,23 @@ void BM_Encoder(benchmark::State& state, Variant variant) {
     stats.nonzeros += linear->weight.ne(0).sum().item<int64_t>();
   }
   std::map<std::string, int> kernels_used;
-  if (variant.kernel != "torch") {
+  if (variant.kernel == "none") {
+    std::vector<std::pair<std::string, int64_t>> linears;
+    for (const auto& item : model->named_modules()) {
+      auto* linear = item.value()->as<torch::nn::Linear>();
+      if (linear != nullptr && item.key().find("encoder") != std::string::npos) {
+        linears.emplace_back(item.key(), linear->weight.size(0));
+      }
+    }
+    for (const auto& [name, out] : linears) {
+      if (absl::Status s = compressor::ReplaceModule(*model, name,
+                                                     std::make_shared<ZeroLinearImpl>(out));
+          !s.ok()) {
+        return state.SkipWithError(std::string(s.message()).c_str());
+      }
+    }
+    kernels_used["none"] = static_cast<int>(linears.size());
+  } else if (variant.kernel != "torch") {
     compressor::InferenceOptions options;
     options.int8 = variant.int8;
     options.kernel = variant.kernel;
@@ -127,6 +168,7 @@ BENCHMARK_CAPTURE(BM_Encoder, dense_int8, Variant{"dense", true})->Apply(DenseAr
 BENCHMARK_CAPTURE(BM_Encoder, sparse_fp32, Variant{"sparse", false})->Apply(SparseArgs);
 BENCHMARK_CAPTURE(BM_Encoder, sparse_int8, Variant{"sparse", true})->Apply(SparseArgs);
 BENCHMARK_CAPTURE(BM_Encoder, auto_int8, Variant{"auto", true})->Apply(SparseArgs);
+BENCHMARK_CAPTURE(BM_Encoder, no_linears, Variant{"none", false})->Apply(DenseArgs);
 
 class RatioReporter : public benchmark::ConsoleReporter {
  public:

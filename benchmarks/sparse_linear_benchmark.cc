@@ -116,19 +116,28 @@ void BM_SparseFp32(benchmark::State& state) {
                  kernels::SimdLevelName((*layer)->simd()));
 }
 
-void BM_SparseInt8(benchmark::State& state) {
+void SparseInt8(benchmark::State& state, const kernels::SparsePackOptions& options) {
   const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
   const Layer l = MakeLayer(m, k, n, state.range(3), state.range(4));
-  auto layer = kernels::SparseInt8Linear::Create(StaticParams(l));
+  auto layer = kernels::SparseInt8Linear::Create(StaticParams(l), options);
   if (!layer.ok()) return state.SkipWithError(std::string(layer.status().message()).c_str());
   (*layer)->Forward(l.x);
   for (auto _ : state) benchmark::DoNotOptimize((*layer)->Forward(l.x));
   SetCounters(state, m, k, n, l.nnz);
   char label[128];
-  std::snprintf(label, sizeof(label), "%s r=%d %s quads=%.0f%%", PatternName(state.range(4)),
+  std::snprintf(label, sizeof(label), "%s r=%d %s %s quads=%.0f%%", PatternName(state.range(4)),
                 (*layer)->rows_per_group(), kernels::SimdLevelName((*layer)->simd()),
-                100.0 * (*layer)->quad_density());
+                (*layer)->gathered() ? "gathered" : "aligned", 100.0 * (*layer)->quad_density());
   state.SetLabel(label);
+}
+
+void BM_SparseInt8(benchmark::State& state) { SparseInt8(state, {}); }
+
+// The 4x1 blocks on the aligned-quad layout the default replaces with gathered quads.
+void BM_SparseInt8AlignedQuads(benchmark::State& state) {
+  kernels::SparsePackOptions options;
+  options.int8_layout = kernels::SparsePackOptions::Int8Layout::kAlignedQuads;
+  SparseInt8(state, options);
 }
 
 const std::vector<std::pair<int64_t, int64_t>> kKN = {{768, 768}, {768, 3072}, {3072, 768}};
@@ -137,6 +146,18 @@ const std::vector<int64_t> kM = {128, 384, 1024, 3072};
 void DenseArgs(benchmark::internal::Benchmark* b) {
   for (const auto& [k, n] : kKN) {
     for (int64_t m : kM) b->Args({m, k, n, 0, kUnstructured});
+  }
+  b->ArgNames({"M", "K", "N", "sparsity", "pattern"})
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(0.3);
+}
+
+void BlockArgs(benchmark::internal::Benchmark* b) {
+  for (const auto& [k, n] : kKN) {
+    for (int64_t m : kM) {
+      for (int64_t s : {70, 90}) b->Args({m, k, n, s, k4x1});
+    }
   }
   b->ArgNames({"M", "K", "N", "sparsity", "pattern"})
       ->Unit(benchmark::kMillisecond)
@@ -165,6 +186,7 @@ BENCHMARK(BM_OnednnFp32)->Apply(DenseArgs);
 BENCHMARK(BM_OnednnInt8)->Apply(DenseArgs);
 BENCHMARK(BM_SparseFp32)->Apply(SparseArgs);
 BENCHMARK(BM_SparseInt8)->Apply(SparseArgs);
+BENCHMARK(BM_SparseInt8AlignedQuads)->Apply(BlockArgs);
 
 // Console output, then per shape: each kernel's time, speed-up over BM_TorchFp32 of the same
 // shape, and dense-equivalent / effective GFLOP/s.

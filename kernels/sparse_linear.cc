@@ -44,8 +44,9 @@ struct Packed {
   int64_t rows = 0;    // Output features.
   int64_t units = 0;   // Input features (fp32) or quads (INT8).
   int64_t groups = 0;  // ceil(rows / r).
-  std::vector<int64_t> group_ptr;  // groups + 1 offsets into `index`.
-  std::vector<int32_t> index;      // Unit index per stored entry.
+  int index_per_entry = 1;         // 4 for gathered INT8 quads (4 input features each).
+  std::vector<int64_t> group_ptr;  // groups + 1 entry offsets.
+  std::vector<int32_t> index;      // Unit index (or gathered input features) per entry.
   std::vector<T> values;           // [entries][r].
 
   int64_t Bytes() const {
@@ -103,6 +104,55 @@ Packed<T> Pack(const T* dense, int64_t rows, int64_t units, int r) {
     p.group_ptr.push_back(static_cast<int64_t>(p.index.size()));
   }
   return p;
+}
+
+// Gathered INT8 layout for groups of 4 rows of the int8 weight [rows][in]: each group's
+// input features where any of its rows is nonzero, 4 per entry (the last entry padded by
+// repeating a feature with zero weights), and per entry 4 rows x 4 int8 weights.
+Packed<int32_t> PackGathered(const int8_t* w, int64_t rows, int64_t in) {
+  constexpr int r = 4;
+  Packed<int32_t> p;
+  p.r = r;
+  p.rows = rows;
+  p.units = (in + 3) / 4;
+  p.groups = (rows + r - 1) / r;
+  p.index_per_entry = 4;
+  p.group_ptr.reserve(p.groups + 1);
+  p.group_ptr.push_back(0);
+  std::vector<int32_t> cols;
+  for (int64_t g = 0; g < p.groups; ++g) {
+    const int64_t g0 = g * r, g1 = std::min(rows, g0 + r);
+    cols.clear();
+    for (int64_t k = 0; k < in; ++k) {
+      bool any = false;
+      for (int64_t n = g0; n < g1; ++n) any = any || w[n * in + k] != 0;
+      if (any) cols.push_back(static_cast<int32_t>(k));
+    }
+    for (size_t c0 = 0; c0 < cols.size(); c0 += 4) {
+      int32_t quad_cols[4];
+      for (int b = 0; b < 4; ++b) quad_cols[b] = c0 + b < cols.size() ? cols[c0 + b] : cols[c0];
+      p.index.insert(p.index.end(), quad_cols, quad_cols + 4);
+      for (int64_t n = g0; n < g0 + r; ++n) {
+        int8_t bytes[4] = {0, 0, 0, 0};
+        for (int b = 0; b < 4; ++b) {
+          if (n < g1 && c0 + b < cols.size()) bytes[b] = w[n * in + quad_cols[b]];
+        }
+        int32_t value;
+        std::memcpy(&value, bytes, 4);
+        p.values.push_back(value);
+      }
+    }
+    p.group_ptr.push_back(static_cast<int64_t>(p.index.size() / 4));
+  }
+  return p;
+}
+
+// Byte tiles (gathered INT8 layout): tile8[k][BytePos(t)] = quantized x[t][k] for the 128
+// tokens t of a tile. Within each 64 tokens, token 16i + 4L + e sits at byte 16L + 4i + e, so
+// that unpacking 4 feature rows (bytes, then words, within 128-bit lanes) yields quads in
+// natural token order: vector i, dword 4L + e = token 16i + 4L + e.
+inline int64_t BytePos(int64_t t) {
+  return (t & ~int64_t{63}) | (((t >> 2) & 3) << 4) | (((t >> 4) & 3) << 2) | (t & 3);
 }
 
 SimdLevel EffectiveLevel(SimdLevel requested) {
@@ -179,6 +229,50 @@ void TransposeRows(SimdLevel level, const T* x, int64_t ld, int64_t units, int64
   }
 }
 
+#ifdef KERNELS_SPARSE_X86
+// One quad row (128 tokens) of a quad tile to its 4 byte rows: vpshufb groups each 128-bit
+// lane's bytes by feature, then a 4x4 dword transpose across the 4 vectors of 16 tokens.
+__attribute__((target("avx512f,avx512bw"))) void QuadRowToBytesAvx512(const uint32_t* quads,
+                                                                     uint8_t* bytes) {
+  const __m512i group = _mm512_broadcast_i32x4(
+      _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+    __m512i s[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      s[i] = _mm512_shuffle_epi8(_mm512_load_si512(quads + 64 * h + 16 * i), group);
+    }
+    const __m512i t0 = _mm512_unpacklo_epi32(s[0], s[1]), t1 = _mm512_unpackhi_epi32(s[0], s[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(s[2], s[3]), t3 = _mm512_unpackhi_epi32(s[2], s[3]);
+    _mm512_store_si512(bytes + 0 * kTile + 64 * h, _mm512_unpacklo_epi64(t0, t2));
+    _mm512_store_si512(bytes + 1 * kTile + 64 * h, _mm512_unpackhi_epi64(t0, t2));
+    _mm512_store_si512(bytes + 2 * kTile + 64 * h, _mm512_unpacklo_epi64(t1, t3));
+    _mm512_store_si512(bytes + 3 * kTile + 64 * h, _mm512_unpackhi_epi64(t1, t3));
+  }
+}
+#endif
+
+// Quad rows [q0, q1) of a quad tile [quads][kTile] to byte rows [4 q][kTile] (BytePos order).
+void QuadTileToBytes(SimdLevel level, const uint32_t* quads, int64_t q0, int64_t q1,
+                     uint8_t* bytes) {
+  for (int64_t q = q0; q < q1; ++q) {
+#ifdef KERNELS_SPARSE_X86
+    if (level >= SimdLevel::kAvx512) {
+      QuadRowToBytesAvx512(quads + q * kTile, bytes + 4 * q * kTile);
+      continue;
+    }
+#endif
+    (void)level;
+    for (int64_t t = 0; t < kTile; ++t) {
+      const uint32_t v = quads[q * kTile + t];
+      for (int b = 0; b < 4; ++b) {
+        bytes[(4 * q + b) * kTile + BytePos(t)] = static_cast<uint8_t>(v >> (8 * b));
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Inner kernels. Each computes R rows x (V vectors of tokens) of one group on one tile and
 // writes fp32 results (epilogue applied) to out[r * kTile + token].
@@ -225,6 +319,33 @@ struct ScalarKernels {
         }
       }
     }
+    Epilogue(r, acc, e, tokens, out);
+  }
+
+  // Gathered quads (4 rows): entry j multiplies the features cols[4j..4j+3] of the byte tile.
+  static void Int8Gathered(const int32_t* cols, const int32_t* values, int64_t count,
+                           const uint8_t* tile, const Int8Epilogue& e, int64_t tokens,
+                           float* out) {
+    constexpr int r = 4;
+    std::vector<int32_t> acc(r * tokens, 0);
+    for (int64_t j = 0; j < count; ++j) {
+      const uint8_t* xp[4];
+      for (int b = 0; b < 4; ++b) xp[b] = tile + static_cast<int64_t>(cols[4 * j + b]) * kTile;
+      for (int rr = 0; rr < r; ++rr) {
+        int8_t w[4];
+        std::memcpy(w, &values[j * r + rr], 4);
+        int32_t* a = acc.data() + rr * tokens;
+        for (int64_t t = 0; t < tokens; ++t) {
+          const int64_t pos = BytePos(t);
+          a[t] += xp[0][pos] * w[0] + xp[1][pos] * w[1] + xp[2][pos] * w[2] + xp[3][pos] * w[3];
+        }
+      }
+    }
+    Epilogue(r, acc, e, tokens, out);
+  }
+
+  static void Epilogue(int r, const std::vector<int32_t>& acc, const Int8Epilogue& e,
+                       int64_t tokens, float* out) {
     for (int rr = 0; rr < r; ++rr) {
       for (int64_t t = 0; t < tokens; ++t) {
         const int32_t c = static_cast<int32_t>(static_cast<uint32_t>(acc[rr * tokens + t]) -
@@ -309,6 +430,124 @@ struct Avx512Kernels {
         __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][v], offset)), scale);
         NoContract(f);
         _mm512_store_ps(out + r * kTile + v * kLanes, _mm512_add_ps(f, bias));
+      }
+    }
+  }
+};
+
+// Gathered quads on AVX-512 VNNI: per 64 tokens, 4 byte-row loads and 8 unpacks build the 4
+// quad vectors that 4 rows x 4 vpdpbusd consume (16 accumulators).
+struct Avx512GatheredKernel {
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static void Run(
+      const int32_t* cols, const int32_t* values, int64_t count, const uint8_t* tile,
+      const Int8Epilogue& e, int64_t tokens, float* out) {
+    constexpr int R = 4;
+    const int64_t halves = (tokens + 63) / 64;
+    for (int64_t h = 0; h < halves; ++h) {
+      const uint8_t* base = tile + 64 * h;
+      __m512i acc[R][4];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_si512();
+      }
+      for (int64_t j = 0; j < count; ++j) {
+        const int32_t* c = cols + 4 * j;
+        const __m512i a = _mm512_load_si512(base + static_cast<int64_t>(c[0]) * kTile);
+        const __m512i b = _mm512_load_si512(base + static_cast<int64_t>(c[1]) * kTile);
+        const __m512i cc = _mm512_load_si512(base + static_cast<int64_t>(c[2]) * kTile);
+        const __m512i d = _mm512_load_si512(base + static_cast<int64_t>(c[3]) * kTile);
+        const __m512i ab_lo = _mm512_unpacklo_epi8(a, b), ab_hi = _mm512_unpackhi_epi8(a, b);
+        const __m512i cd_lo = _mm512_unpacklo_epi8(cc, d), cd_hi = _mm512_unpackhi_epi8(cc, d);
+        const __m512i x[4] = {_mm512_unpacklo_epi16(ab_lo, cd_lo),
+                              _mm512_unpackhi_epi16(ab_lo, cd_lo),
+                              _mm512_unpacklo_epi16(ab_hi, cd_hi),
+                              _mm512_unpackhi_epi16(ab_hi, cd_hi)};
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          const __m512i w = _mm512_set1_epi32(values[j * R + r]);
+#pragma GCC unroll 4
+          for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x[v], w);
+        }
+      }
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const __m512i offset = _mm512_set1_epi32(e.offset[r]);
+        const __m512 scale = _mm512_set1_ps(e.scale[r]);
+        const __m512 bias = _mm512_set1_ps(e.bias[r]);
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) {
+          __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][v], offset)), scale);
+          NoContract(f);
+          _mm512_store_ps(out + r * kTile + 64 * h + 16 * v, _mm512_add_ps(f, bias));
+        }
+      }
+    }
+  }
+};
+
+// Gathered quads on AVX2: each 32-byte piece of the 4 byte rows unpacks into 4 vectors of 8
+// tokens (tokens 64h + 16i + 8p + 0..7 for piece p of half h), multiplied like Avx2Kernels.
+struct Avx2GatheredKernel {
+  __attribute__((target("avx2"))) static void Run(const int32_t* cols, const int32_t* values,
+                                                  int64_t count, const uint8_t* tile,
+                                                  const Int8Epilogue& e, int64_t tokens,
+                                                  float* out) {
+    constexpr int R = 4;
+    const int64_t pieces = 2 * ((tokens + 63) / 64);
+    const __m256i low_bytes = _mm256_set1_epi16(0x00ff);
+    for (int64_t s = 0; s < pieces; ++s) {
+      const uint8_t* base = tile + 32 * s;
+      __m256i acc[R][4];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_si256();
+      }
+      for (int64_t j = 0; j < count; ++j) {
+        const int32_t* c = cols + 4 * j;
+        // (No lambda here: it would not inherit the target attribute.)
+        const __m256i a = _mm256_load_si256(
+            reinterpret_cast<const __m256i*>(base + static_cast<int64_t>(c[0]) * kTile));
+        const __m256i b = _mm256_load_si256(
+            reinterpret_cast<const __m256i*>(base + static_cast<int64_t>(c[1]) * kTile));
+        const __m256i cc = _mm256_load_si256(
+            reinterpret_cast<const __m256i*>(base + static_cast<int64_t>(c[2]) * kTile));
+        const __m256i d = _mm256_load_si256(
+            reinterpret_cast<const __m256i*>(base + static_cast<int64_t>(c[3]) * kTile));
+        const __m256i ab_lo = _mm256_unpacklo_epi8(a, b), ab_hi = _mm256_unpackhi_epi8(a, b);
+        const __m256i cd_lo = _mm256_unpacklo_epi8(cc, d), cd_hi = _mm256_unpackhi_epi8(cc, d);
+        const __m256i x[4] = {_mm256_unpacklo_epi16(ab_lo, cd_lo),
+                              _mm256_unpackhi_epi16(ab_lo, cd_lo),
+                              _mm256_unpacklo_epi16(ab_hi, cd_hi),
+                              _mm256_unpackhi_epi16(ab_hi, cd_hi)};
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) {
+          const __m256i x_even = _mm256_and_si256(x[v], low_bytes);
+          const __m256i x_odd = _mm256_srli_epi16(x[v], 8);
+#pragma GCC unroll 4
+          for (int r = 0; r < R; ++r) {
+            const __m256i w = _mm256_set1_epi32(values[j * R + r]);
+            const __m256i w_even = _mm256_srai_epi16(_mm256_slli_epi16(w, 8), 8);
+            const __m256i w_odd = _mm256_srai_epi16(w, 8);
+            acc[r][v] = _mm256_add_epi32(acc[r][v],
+                                         _mm256_add_epi32(_mm256_madd_epi16(x_even, w_even),
+                                                          _mm256_madd_epi16(x_odd, w_odd)));
+          }
+        }
+      }
+      const int64_t h = s / 2, p = s % 2;
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const __m256i offset = _mm256_set1_epi32(e.offset[r]);
+        const __m256 scale = _mm256_set1_ps(e.scale[r]);
+        const __m256 bias = _mm256_set1_ps(e.bias[r]);
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) {
+          __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][v], offset)), scale);
+          NoContract(f);
+          _mm256_store_ps(out + r * kTile + 64 * h + 16 * v + 8 * p, _mm256_add_ps(f, bias));
+        }
       }
     }
   }
@@ -488,6 +727,20 @@ void RunInt8Group(SimdLevel level, int r, const int32_t* index, const int32_t* v
   ScalarKernels::Int8(r, index, values, count, tile, e, tokens, out);
 }
 
+void RunInt8Gathered(SimdLevel level, const int32_t* cols, const int32_t* values, int64_t count,
+                     const uint8_t* tile, const Int8Epilogue& e, int64_t tokens, float* out) {
+#ifdef KERNELS_SPARSE_X86
+  if (level >= SimdLevel::kAvx512Vnni) {
+    return Avx512GatheredKernel::Run(cols, values, count, tile, e, tokens, out);
+  }
+  if (level >= SimdLevel::kAvx2) {
+    return Avx2GatheredKernel::Run(cols, values, count, tile, e, tokens, out);
+  }
+#endif
+  (void)level;
+  ScalarKernels::Int8Gathered(cols, values, count, tile, e, tokens, out);
+}
+
 // Shared driver: for every (tile, block of 16 output rows) work item, runs the groups of the
 // block into a local [16][kTile] buffer, then writes it transposed into y [m][out].
 template <typename T, typename GroupFn>
@@ -503,7 +756,8 @@ void RunBlocks(SimdLevel level, const Packed<T>& p, int64_t m, float* y, const G
       const int64_t g_end = std::min(p.groups, (b + 1) * groups_per_block);
       for (int64_t g = b * groups_per_block; g < g_end; ++g) {
         const int64_t j0 = p.group_ptr[g];
-        group_fn(t, g, p.index.data() + j0, p.values.data() + j0 * p.r, p.group_ptr[g + 1] - j0,
+        group_fn(t, g, p.index.data() + j0 * p.index_per_entry, p.values.data() + j0 * p.r,
+                 p.group_ptr[g + 1] - j0,
                  tokens, buffer + (g - b * groups_per_block) * p.r * kTile);
       }
       const int64_t n0 = b * kBlockRows, rows = std::min(kBlockRows, p.rows - n0);
@@ -678,6 +932,7 @@ struct SparseInt8Linear::Impl {
   std::vector<float> weight_scales;  // groups * r entries.
   std::vector<float> bias;           // groups * r entries (zero when no bias).
   int64_t in = 0, out = 0, nnz = 0, quads = 0;
+  bool gathered = false;  // `packed` holds gathered quads (index_per_entry 4).
   SimdLevel level = SimdLevel::kScalar;
 };
 
@@ -705,6 +960,19 @@ absl::StatusOr<std::unique_ptr<SparseInt8Linear>> SparseInt8Linear::Create(
   }
   const int r = ChooseRowsPerGroup(dense.data(), out, quads, options.rows_per_group);
   impl->packed = Pack(dense.data(), out, quads, r);
+  using Layout = SparsePackOptions::Int8Layout;
+  if (r == 4 && options.int8_layout != Layout::kAlignedQuads) {
+    Packed<int32_t> gathered = PackGathered(wd, out, in);
+    // A gathered entry costs about 1.5 aligned ones (the same vpdpbusd plus 8 unpacks per
+    // 16 of them), so gathering pays below 2/3 of the aligned entries.
+    const size_t gathered_entries = gathered.index.size() / 4;
+    const bool pays = 3 * gathered_entries <= 2 * impl->packed.index.size();
+    if (options.int8_layout == Layout::kGatheredQuads ||
+        (impl->level == SimdLevel::kAvx512Vnni && pays)) {
+      impl->packed = std::move(gathered);
+      impl->gathered = true;
+    }
+  }
   const int64_t padded = impl->packed.groups * r;
   impl->row_sums.assign(padded, 0);
   impl->weight_scales.assign(padded, 1.0f);
@@ -805,6 +1073,29 @@ at::Tensor SparseInt8Linear::Forward(const at::Tensor& x) const {
     scales[n] = input_scale * impl.weight_scales[n];
   }
   const SimdLevel level = impl.level;
+  if (impl.gathered) {
+    // Byte tiles [tiles][4 quads][kTile] from the quad tiles, in blocks of 16 quad rows.
+    at::Tensor xb = at::empty({tiles, 4 * quads, kTile}, at::kByte);
+    uint8_t* xbd = xb.data_ptr<uint8_t>();
+    constexpr int64_t kQuadRows = 16;
+    const int64_t row_blocks = (quads + kQuadRows - 1) / kQuadRows;
+    at::parallel_for(0, tiles * row_blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t t = item / row_blocks, q0 = (item % row_blocks) * kQuadRows;
+        QuadTileToBytes(level, xtd + t * quads * kTile, q0, std::min(quads, q0 + kQuadRows),
+                        xbd + t * 4 * quads * kTile);
+      }
+    });
+    RunBlocks(level, p, m, y.data_ptr<float>(),
+              [&](int64_t t, int64_t g, const int32_t* cols, const int32_t* values, int64_t count,
+                  int64_t tokens, float* out) {
+                const Int8Epilogue e{offsets.data() + g * p.r, scales.data() + g * p.r,
+                                     impl.bias.data() + g * p.r};
+                RunInt8Gathered(level, cols, values, count, xbd + t * 4 * quads * kTile, e,
+                                tokens, out);
+              });
+    return y.view(out_sizes);
+  }
   RunBlocks(level, p, m, y.data_ptr<float>(),
             [&](int64_t t, int64_t g, const int32_t* index, const int32_t* values, int64_t count,
                 int64_t tokens, float* out) {
@@ -824,11 +1115,12 @@ double SparseInt8Linear::density() const {
 }
 double SparseInt8Linear::quad_density() const {
   const Packed<int32_t>& p = impl_->packed;
-  int64_t stored = 0;  // Nonzero quads (row groups of 1) or group entries times rows.
-  stored = static_cast<int64_t>(p.index.size()) * p.r;
+  // Nonzero quads (row groups of 1) or group entries (aligned or gathered) times rows.
+  const int64_t stored = p.group_ptr.back() * p.r;
   return static_cast<double>(stored) / static_cast<double>(p.groups * p.r * impl_->quads);
 }
 int SparseInt8Linear::rows_per_group() const { return impl_->packed.r; }
+bool SparseInt8Linear::gathered() const { return impl_->gathered; }
 SimdLevel SparseInt8Linear::simd() const { return impl_->level; }
 int64_t SparseInt8Linear::packed_bytes() const {
   return impl_->packed.Bytes() + static_cast<int64_t>(impl_->row_sums.size()) * 12;

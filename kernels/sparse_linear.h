@@ -10,6 +10,12 @@
 // vpdpbusd (AVX-512 VNNI) multiplies a broadcast group of 4 int8 weights w[n][4q..4q+3] with
 // 16 tokens' quads; a quad whose 4 weights are all zero is skipped, which is perfect for 1x4
 // block sparsity and wastes work for unstructured sparsity (see SparseInt8Linear).
+// For 4x1 blocks (groups of 4 rows) aligned quads are mostly zero (90% sparsity: 34% of the
+// quads hold a nonzero, one on average), so INT8 groups of 4 rows can instead gather their
+// nonzero columns into dense quads of 4 arbitrary input features: the activations are then
+// kept byte-transposed (one row of 128 tokens per input feature) and each gathered quad is
+// interleaved from 4 such rows at run time (8 byte/word unpacks per 64 tokens), feeding 4
+// rows x 4 vpdpbusd; see SparsePackOptions::int8_layout.
 //
 //   ASSIGN_OR_RETURN(auto layer, kernels::SparseLinear::Create(weight, bias, mask));
 //   at::Tensor y = layer->Forward(x);  // fp32 [..., in] -> fp32 [..., out]
@@ -49,6 +55,13 @@ struct SparsePackOptions {
   int rows_per_group = 0;
   // Highest instruction set to use; the effective level is min(this, DetectSimdLevel()).
   SimdLevel max_simd = SimdLevel::kAvx512Vnni;
+  // INT8 only, groups of 4 rows only (rows_per_group resolved to 4): kAlignedQuads stores the
+  // quads 4q..4q+3 that hold a nonzero; kGatheredQuads packs each group's nonzero input
+  // columns densely into quads of any 4 columns (activations interleaved at run time);
+  // kAuto gathers on AVX-512 VNNI when that stores at most 2/3 of the aligned quads (90% 4x1
+  // blocks: ~30%). Any layout runs on every SimdLevel.
+  enum class Int8Layout { kAuto, kAlignedQuads, kGatheredQuads };
+  Int8Layout int8_layout = Int8Layout::kAuto;
 };
 
 // fp32 sparse linear layer. Weights with value exactly 0 (or mask false) are dropped at pack
@@ -109,6 +122,8 @@ class SparseInt8Linear {
   // Stored quads / all quads (>= density()).
   double quad_density() const;
   int rows_per_group() const;
+  // True when the groups store gathered quads (SparsePackOptions::Int8Layout).
+  bool gathered() const;
   SimdLevel simd() const;
   int64_t packed_bytes() const;
 

@@ -168,18 +168,24 @@ TEST(SparseInt8LinearTest, EqualsInt8ReferenceExactlyOnEveryPath) {
         p.input_zero_point = q.zero_point;  // Static: the top 10% of x clips.
         const at::Tensor ref = ReferenceInt8Linear(p, x);
         for (SimdLevel level : Levels()) {
-          for (int r : {1, 4}) {
+          for (int variant = 0; variant < 3; ++variant) {  // r=1, r=4 aligned, r=4 gathered.
+            const bool gather = variant == 2;
             SparsePackOptions options;
-            options.rows_per_group = r;
+            options.rows_per_group = variant == 0 ? 1 : 4;
             options.max_simd = level;
+            options.int8_layout = gather ? SparsePackOptions::Int8Layout::kGatheredQuads
+                                         : SparsePackOptions::Int8Layout::kAlignedQuads;
             auto layer = SparseInt8Linear::Create(p, options);
             ASSERT_TRUE(layer.ok()) << layer.status();
             EXPECT_EQ((*layer)->nnz(), p.weight_int8.ne(0).sum().item<int64_t>());
+            EXPECT_EQ((*layer)->gathered(), gather);
+            EXPECT_EQ((*layer)->simd(), level);
             const at::Tensor y = (*layer)->Forward(x);
             ASSERT_TRUE(at::equal(y, ref))
-                << SimdLevelName(level) << " r=" << r << " shape " << m << "x" << k << "x" << n
-                << " sparsity " << sparsity << " signed " << c.activation_signed << " dynamic "
-                << c.dynamic << ": max diff " << (y - ref).abs().max().item<float>();
+                << SimdLevelName(level) << " r=" << options.rows_per_group << " gathered "
+                << gather << " shape " << m << "x" << k << "x" << n << " sparsity " << sparsity
+                << " signed " << c.activation_signed << " dynamic " << c.dynamic
+                << ": max diff " << (y - ref).abs().max().item<float>();
             ++checked;
           }
         }
@@ -201,12 +207,63 @@ TEST(SparseInt8LinearTest, ExtremeValuesDoNotOverflow) {
   p.input_zero_point = 3;
   const at::Tensor x = at::full({5, k}, 1000.0f);
   for (SimdLevel level : Levels()) {
-    SparsePackOptions options;
-    options.max_simd = level;
-    auto layer = SparseInt8Linear::Create(p, options);
-    ASSERT_TRUE(layer.ok());
-    EXPECT_TRUE(at::equal((*layer)->Forward(x), ReferenceInt8Linear(p, x))) << SimdLevelName(level);
+    for (auto layout : {SparsePackOptions::Int8Layout::kAlignedQuads,
+                        SparsePackOptions::Int8Layout::kGatheredQuads}) {
+      SparsePackOptions options;
+      options.max_simd = level;
+      options.rows_per_group = 4;
+      options.int8_layout = layout;
+      auto layer = SparseInt8Linear::Create(p, options);
+      ASSERT_TRUE(layer.ok());
+      EXPECT_TRUE(at::equal((*layer)->Forward(x), ReferenceInt8Linear(p, x)))
+          << SimdLevelName(level) << " gathered " << (*layer)->gathered();
+    }
   }
+}
+
+// 4x1 blocks (4 rows share each kept input column) at 90%, long ragged inputs: the layout
+// the encoder benchmark runs, on every path, against the reference.
+TEST(SparseInt8LinearTest, GatheredQuadsFor4x1BlocksEqualReference) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(13);
+  for (const auto& [m, k, n] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {200, 301, 64}, {64, 768, 30}, {129, 130, 17}}) {
+    const int64_t blocks = (n + 3) / 4;
+    const at::Tensor keep = (at::rand({blocks, 1, k}, gen) > 0.9)
+                                .expand({blocks, 4, k})
+                                .reshape({4 * blocks, k})
+                                .slice(0, 0, n);
+    const at::Tensor w = at::randn({n, k}, gen) * keep;
+    Int8LinearParams p = QuantizeLinearWeights(w, at::randn({n}, gen), true);
+    const at::Tensor x = at::randn({m, k}, gen);
+    const at::Tensor ref = ReferenceInt8Linear(p, x);
+    for (SimdLevel level : Levels()) {
+      SparsePackOptions options;
+      options.max_simd = level;
+      options.int8_layout = SparsePackOptions::Int8Layout::kGatheredQuads;
+      auto layer = SparseInt8Linear::Create(p, options);
+      ASSERT_TRUE(layer.ok());
+      EXPECT_EQ((*layer)->rows_per_group(), 4);
+      EXPECT_TRUE((*layer)->gathered());
+      // Dense gathered quads: about 1/4 of the aligned ones at 90% (1 - 0.9^4 = 34% of the
+      // aligned quads hold a nonzero, one on average).
+      EXPECT_LT((*layer)->quad_density(), 0.15) << m << "x" << k << "x" << n;
+      EXPECT_TRUE(at::equal((*layer)->Forward(x), ref))
+          << SimdLevelName(level) << " " << m << "x" << k << "x" << n;
+    }
+  }
+}
+
+TEST(SparseInt8LinearTest, AutoGathersOnlyWhenRowsShareSparseColumns) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(17);
+  const at::Tensor keep = (at::rand({16, 1, 256}, gen) > 0.9).expand({16, 4, 256}).reshape({64, 256});
+  const Int8LinearParams blocked = QuantizeLinearWeights(at::randn({64, 256}, gen) * keep, {}, true);
+  const Int8LinearParams dense = QuantizeLinearWeights(at::randn({64, 256}, gen), {}, true);
+  auto b = SparseInt8Linear::Create(blocked);
+  auto d = SparseInt8Linear::Create(dense);
+  ASSERT_TRUE(b.ok() && d.ok());
+  EXPECT_EQ((*b)->rows_per_group(), 4);
+  EXPECT_EQ((*b)->gathered(), DetectSimdLevel() == SimdLevel::kAvx512Vnni);
+  EXPECT_FALSE((*d)->gathered());  // Every aligned quad is full: nothing to gain.
 }
 
 TEST(SparseInt8LinearTest, QuadDensityCountsStoredQuads) {

@@ -303,6 +303,18 @@ TEST(PipelineTest, RunsTheStageChainResumesAndReports) {
   EXPECT_DOUBLE_EQ(dense["paper"]["squad_f1"].get<double>(), 88.54);
   EXPECT_TRUE(results["rows"][2]["groups"]["qa"]["int8"].get<bool>());
   EXPECT_GT(results["rows"][2]["groups"]["qa"]["latency_ms_p50"].get<double>(), 0.0);
+  // Latency runs the deployed form: every Linear on a compressor/deploy kernel, INT8 ones
+  // (as many as the stage converted) on INT8 kernels, none in the fp32 baseline.
+  for (int r : {0, 2}) {
+    const Json& g = results["rows"][r]["groups"]["qa"];
+    int int8_kernels = 0, all = 0;
+    for (const auto& [kernel, count] : g["linear_kernels"].items()) {
+      all += count.get<int>();
+      if (kernel.find("int8") != std::string::npos) int8_kernels += count.get<int>();
+    }
+    EXPECT_GT(all, 0) << "row " << r;
+    EXPECT_EQ(int8_kernels, r == 0 ? 0 : g["int8_linears"].get<int>()) << "row " << r;
+  }
   EXPECT_LT(results["rows"][2]["groups"]["qa"]["model_bytes"].get<int64_t>(),
             results["rows"][1]["groups"]["qa"]["model_bytes"].get<int64_t>());
   EXPECT_TRUE(fs::exists(out + "/results.md"));

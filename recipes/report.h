@@ -1,6 +1,6 @@
 // The final table of a recipe run (its `report:` section): per row and column group the
 // stage's task metrics, measured sparsity, model size on disk and inference latency of the
-// saved model, retention ratios against the baseline row, and beside them the published
+// saved model (through the deployment path: compressor::ConvertForInference), retention ratios against the baseline row, and beside them the published
 // Prune Once for All BERT-Base rows with their own retention ratios. Written as
 // results.json (machine-readable), results.md (human-readable) and SVG plots (sparsity and
 // loss over the pruning stages' steps, metric vs sparsity) under the output directory.
@@ -11,6 +11,7 @@
 #define RECIPES_REPORT_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -48,10 +49,20 @@ struct ReportFiles {
 absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string& output_dir,
                                         bool progress);
 
-// Median time in milliseconds of `iterations` forward passes of the model saved in
-// `model_dir` on a [batch, seq] input of ids (after 3 warm-up passes).
-absl::StatusOr<double> MeasureLatencyMs(const std::string& model_dir, int64_t batch, int64_t seq,
-                                        int64_t iterations);
+struct ModelLatency {
+  double p50_ms = 0;                   // Median of the timed forward passes.
+  // Linear kernel name -> layers (compressor/deploy), plus "int8_requantizing": INT8 Linears
+  // that requantize their output and so stay Int8LinearModules.
+  std::map<std::string, int> kernels;
+};
+
+// Median time of `iterations` forward passes (compressor::TimeForward, after 3 warm-up passes)
+// of the model saved in `model_dir` on a [batch, seq] input of ids, run the way it is deployed:
+// every Linear converted by compressor::ConvertForInference (per layer the faster of dense
+// oneDNN and the sparse kernels, timed at conversion; fp32 Linears stay fp32, INT8 ones INT8),
+// as benchmarks:model_latency does.
+absl::StatusOr<ModelLatency> MeasureLatencyMs(const std::string& model_dir, int64_t batch,
+                                              int64_t seq, int64_t iterations);
 
 }  // namespace recipes
 
