@@ -48,6 +48,7 @@ absl::Status DataParallel::OnTrainBegin(torch::nn::Module& model,
     sent.push_back(t.is_contiguous() ? t : t.contiguous());
   }
   RETURN_IF_ERROR(group_->Broadcast(sent, 0, "rank 0's initial parameters"));
+  model_ = &model;
   for (size_t i = 0; i < live.size(); ++i) {
     if (!sent[i].is_same(live[i])) live[i].copy_(sent[i]);
   }
@@ -122,6 +123,10 @@ absl::StatusOr<bool> DataParallel::Synchronize(const std::vector<at::Tensor>& pa
       offset += p.numel();
     }
   }
+  // Observer ranges are merged every step, not only before they freeze: every rank then
+  // holds the same state at all times, so rank 0's checkpoint is every rank's (a resumed
+  // run continues exactly as an uninterrupted one), and fake quantization agrees.
+  if (model_ != nullptr) RETURN_IF_ERROR(MergeObserverRanges(*model_));
   allreduce_seconds_ +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ++synchronized_steps_;
@@ -157,8 +162,20 @@ absl::Status DataParallel::MergeObserverRanges(torch::nn::Module& model) {
         absl::StrJoin(unmergeable, ", "), "; calibrate on one process"));
   }
   if (entries.empty()) return absl::OkStatus();
-  RETURN_IF_ERROR(group_->AllReduce(mins, ReduceKind::kMin, "QAT observer minima"));
-  RETURN_IF_ERROR(group_->AllReduce(maxes, ReduceKind::kMax, "QAT observer maxima"));
+  // One MIN all-reduce over [minima, -maxima] (in double: exact for every float value).
+  std::vector<at::Tensor> parts;
+  for (const at::Tensor& t : mins) parts.push_back(t.reshape({-1}).to(at::kDouble));
+  for (const at::Tensor& t : maxes) parts.push_back(t.reshape({-1}).to(at::kDouble).neg());
+  std::vector<at::Tensor> flat = {at::cat(parts)};
+  RETURN_IF_ERROR(group_->AllReduce(flat, ReduceKind::kMin, "QAT observer ranges"));
+  int64_t offset = 0;
+  auto take = [&](at::Tensor& t, bool negate) {
+    at::Tensor merged = flat[0].slice(0, offset, offset + t.numel()).view(t.sizes());
+    offset += t.numel();
+    t.copy_(negate ? merged.neg() : merged);
+  };
+  for (at::Tensor& t : mins) take(t, false);
+  for (at::Tensor& t : maxes) take(t, true);
   for (Entry& entry : entries) RETURN_IF_ERROR(entry.module->LoadState(entry.state));
   return absl::OkStatus();
 }

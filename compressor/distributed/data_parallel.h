@@ -16,9 +16,10 @@
 //    Gloo overlaps them; not yet overlapped with backward) before pruning masks the
 //    gradients, snip_momentum scores them and the loop clips them, so weights stay
 //    bit-identical and so do the masks computed from them (local or global scope);
-//  - OnTrainEnd merges the QAT observers' ranges (min over ranks' mins, max over maxes)
-//    before Quantization freezes them, so every rank converts to the same INT8 model, and
-//    then checks (parameter hashes, one all-reduce) that the ranks really hold identical
+//  - Synchronize and OnTrainEnd merge the QAT observers' ranges (min over ranks' mins,
+//    max over maxes; one small all-reduce per step), so every rank fake-quantizes alike,
+//    rank 0's checkpoint holds every rank's state (resume is exact), and every rank
+//    converts to the same INT8 model; OnTrainEnd then checks (parameter hashes, one all-reduce) that the ranks really hold identical
 //    weights, naming the first parameters that differ;
 //  - only rank 0 writes checkpoints and logs (is_main_process); every rank resumes from
 //    the same checkpoint directory.
@@ -76,6 +77,7 @@ class DataParallel : public GradientSynchronizer {
 
   ProcessGroup* group_;
   bool verify_consistency_;
+  torch::nn::Module* model_ = nullptr;  // Set by OnTrainBegin (observer merges).
   std::vector<Bucket> buckets_;
   size_t planned_for_ = 0;  // Parameter count the plan was made for.
   double allreduce_seconds_ = 0.0;
