@@ -847,7 +847,9 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
   std::vector<std::unique_ptr<compressor::DataParallel>> synchronizers;
   auto synchronize = [&](compressor::Trainer& trainer) {
     if (group_ == nullptr) return;
-    synchronizers.push_back(std::make_unique<compressor::DataParallel>(group_));
+    compressor::DataParallelOptions parallel;
+    parallel.overlap_with_backward = options_.overlap_allreduce;
+    synchronizers.push_back(std::make_unique<compressor::DataParallel>(group_, parallel));
     trainer.set_gradient_synchronizer(synchronizers.back().get());
   };
   if (stage.train) {

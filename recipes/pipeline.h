@@ -38,6 +38,9 @@ struct RunOptions {
   // results). Rank 0 alone writes checkpoints, models, result.json and the report; stage
   // boundaries are barriers, so every rank sees the same files and resumes from them.
   compressor::ProcessGroup* process_group = nullptr;
+  // Data-parallel: start each gradient bucket's all-reduce from autograd hooks as soon as
+  // backward produced it (overlapped with the rest of backward), else all after backward.
+  bool overlap_allreduce = true;
 };
 
 struct StageResult {

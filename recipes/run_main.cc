@@ -74,6 +74,9 @@ ABSL_FLAG(double, dist_timeout, 300,
           "Data parallel: seconds after which a rendezvous or collective without every rank "
           "fails (a dead or hung rank).");
 ABSL_FLAG(double, bucket_cap_mb, 25, "Data parallel: gradient all-reduce bucket size (MB).");
+ABSL_FLAG(bool, overlap_allreduce, true,
+          "Data parallel: start each gradient bucket's all-reduce during backward, as soon as "
+          "its gradients are ready (false: all after backward).");
 
 namespace {
 
@@ -191,6 +194,7 @@ absl::Status Run(int argc, char** argv) {
   options.resume = absl::GetFlag(FLAGS_resume);
   options.dry_run = absl::GetFlag(FLAGS_dry_run);
   options.progress = absl::GetFlag(FLAGS_progress);
+  options.overlap_allreduce = absl::GetFlag(FLAGS_overlap_allreduce);
 
   // Data parallel. The recipe was validated above, so a bad one fails once, here.
   const int64_t nproc = absl::GetFlag(FLAGS_nproc_per_node);

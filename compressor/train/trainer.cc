@@ -326,6 +326,7 @@ absl::StatusOr<TrainResult> Trainer::Train(std::shared_ptr<torch::nn::Module> mo
         if (step_finite) non_finite = what;
         step_finite = false;  // No backward: this step's gradients are dropped anyway.
       } else {
+        if (sync_) sync_->OnBeforeBackward(micro + 1 == accumulation);
         (accumulation > 1 ? loss / double(accumulation) : loss).backward();
         window_loss += loss_value;
         ++window_count;
