@@ -27,6 +27,8 @@
 #include "base/status_macros.h"
 #include "compressor/combination.h"
 #include "compressor/distillation/distillation.h"
+#include "compressor/distributed/data_parallel.h"
+#include "compressor/distributed/process_group.h"
 #include "compressor/pruning/pruner.h"
 #include "compressor/pruning/pruning.h"
 #include "compressor/quantization/qat.h"
@@ -640,7 +642,11 @@ void RemovePath(const fs::path& path) {
 class Runner {
  public:
   Runner(const Recipe& recipe, const RunOptions& options)
-      : recipe_(recipe), options_(options), output_dir_(recipe.output_dir) {}
+      : recipe_(recipe),
+        options_(options),
+        output_dir_(recipe.output_dir),
+        group_(options.dry_run ? nullptr : options.process_group),
+        main_(group_ == nullptr || group_->rank() == 0) {}
 
   absl::StatusOr<RunSummary> Run();
 
@@ -660,7 +666,7 @@ class Runner {
     return real;
   }
   void Progress(const std::string& text) const {
-    if (options_.progress) std::fprintf(stderr, "[%s] %s\n", recipe_.name.c_str(), text.c_str());
+    if (options_.progress && main_) std::fprintf(stderr, "[%s] %s\n", recipe_.name.c_str(), text.c_str());
   }
   // Builds the model of `spec`; in a dry run, a stage output that does not exist yet is
   // built from its planned config (random weights).
@@ -669,11 +675,17 @@ class Runner {
   absl::Status PlanStage(const StageSpec& stage, size_t index);
   absl::StatusOr<Metrics> Evaluate(const StageData& data, torch::nn::Module& model,
                                    const std::string& what);
+  // Data-parallel: waits for every rank (a no-op in one process).
+  absl::Status Barrier(const std::string& what) {
+    return group_ == nullptr ? absl::OkStatus() : group_->Barrier(what);
+  }
 
   const Recipe& recipe_;
   const RunOptions& options_;
   std::string output_dir_;
   std::string plan_dir_;  // Dry run: planned configs of stages not run yet.
+  compressor::ProcessGroup* group_;  // Null: one process.
+  bool main_;                        // Rank 0 (or one process): the rank that writes files.
   DataCache cache_;
   RunSummary summary_;
 };
@@ -825,6 +837,21 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
   }
   const std::string checkpoints = (fs::path(stage_dir) / "checkpoints").string();
   compressor::TaskFunctions train_task = data.task;
+  // Data-parallel: each rank trains on its shard of the batches with gradients averaged
+  // over the ranks; calibration (below) reads the whole data on every rank.
+  std::optional<compressor::ShardedBatchSource> shard;
+  if (group_ != nullptr && data.train != nullptr) {
+    shard.emplace(data.train.get(), group_->rank(), group_->world_size());
+  }
+  compressor::BatchSource* train_source = shard ? &*shard : data.train.get();
+  std::vector<std::unique_ptr<compressor::DataParallel>> synchronizers;
+  auto synchronize = [&](compressor::Trainer& trainer) {
+    if (group_ == nullptr) return;
+    compressor::DataParallelOptions parallel;
+    parallel.overlap_with_backward = options_.overlap_allreduce;
+    synchronizers.push_back(std::make_unique<compressor::DataParallel>(group_, parallel));
+    trainer.set_gradient_synchronizer(synchronizers.back().get());
+  };
   if (stage.train) {
     auto trainer_config = [&](const compressor::TrainerConfig& base, const std::string& dir,
                               const std::string& name) {
@@ -844,7 +871,8 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
     };
     if (stage.shots.empty()) {
       compressor::TrainerConfig config = trainer_config(stage.training, checkpoints, stage.name);
-      compressor::Trainer trainer(config, task_for(config), data.train.get());
+      compressor::Trainer trainer(config, task_for(config), train_source);
+      synchronize(trainer);
       absl::StatusOr<compressor::TrainResult> trained = trainer.Train(model, nullptr);
       if (!trained.ok()) return Prefixed(trained.status(), where);
       training_json = {{"steps", trained->steps},
@@ -869,7 +897,8 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
         compressor::TrainerConfig config =
             trainer_config(shot.training ? *shot.training : stage.training, dir, name);
         trainers.push_back(
-            std::make_unique<compressor::Trainer>(config, task_for(config), data.train.get()));
+            std::make_unique<compressor::Trainer>(config, task_for(config), train_source));
+        synchronize(*trainers.back());
         if (!built_shot.component->needs_training()) {
           // Calibration: forward passes over training batches (max_steps of them, or 32).
           const int64_t limit = config.max_steps > 0 ? config.max_steps : 32;
@@ -927,8 +956,11 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
   // Save, then measure and evaluate the model as it was saved (INT8 layers rebuilt from the
   // file), so the reported figures are those of the file a user gets.
   const std::string model_dir = ModelDir(stage.name);
-  RemovePath(model_dir);
-  RETURN_IF_ERROR(Prefixed(SaveStageModel(*model, model_dir), where));
+  if (main_) {
+    RemovePath(model_dir);
+    RETURN_IF_ERROR(Prefixed(SaveStageModel(*model, model_dir), where));
+  }
+  RETURN_IF_ERROR(Prefixed(Barrier(absl::StrCat("stage ", stage.name, "'s saved model")), where));
   ASSIGN_OR_RETURN(BuiltModel saved, LoadStageModel(model_dir));
   model.reset();
   const LinearSparsity sparsity = MeasureLinearSparsity(*saved.model);
@@ -964,8 +996,10 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
                {"training", training_json},
                {"shots", shots_json}};
   // Written last: its presence marks the stage finished.
-  RETURN_IF_ERROR(base::WriteStringToFileAtomically(
-      (fs::path(stage_dir) / "result.json").string(), json.dump(2) + "\n"));
+  if (main_) {
+    RETURN_IF_ERROR(base::WriteStringToFileAtomically(
+        (fs::path(stage_dir) / "result.json").string(), json.dump(2) + "\n"));
+  }
   Progress(absl::StrFormat("stage %d/%d %s done in %.1f s: %s, sparsity %.2f%%%s", index + 1,
                            recipe_.stages.size(), stage.name, result.seconds,
                            FormatMetrics(result.metrics_after), 100.0 * result.sparsity,
@@ -1036,23 +1070,31 @@ absl::StatusOr<RunSummary> Runner::Run() {
     const StageSpec& stage = recipe_.stages[i];
     const fs::path stage_dir = StageDir(stage.name);
     const std::string result_path = (stage_dir / "result.json").string();
+    std::optional<StageResult> finished;
     if (options_.resume && fs::exists(result_path)) {
       absl::StatusOr<StageResult> done = ReadStageResult(result_path);
       if (done.ok()) {
-        done->skipped = true;
+        finished = *std::move(done);
+      } else {
         Progress(absl::StrCat("stage ", i + 1, "/", recipe_.stages.size(), " ", stage.name,
-                              ": finished in an earlier run, skipped (", result_path, ")"));
-        summary_.stages.push_back(*std::move(done));
-        continue;
+                              ": ", done.status().message(), "; running it again"));
       }
-      Progress(absl::StrCat("stage ", i + 1, "/", recipe_.stages.size(), " ", stage.name, ": ",
-                            done.status().message(), "; running it again"));
     }
-    if (!options_.resume) {
+    if (!options_.resume && main_) {
       // A fresh run: nothing of an earlier run of this stage may leak in.
       RemovePath(stage_dir / "result.json");
       RemovePath(stage_dir / "checkpoints");
       RemovePath(stage_dir / "model");
+    }
+    // Data-parallel: every rank decided from the same files (rank 0 writes this stage's
+    // result.json only after this barrier) and sees the stage directory cleaned.
+    RETURN_IF_ERROR(Barrier(absl::StrCat("start of stage ", stage.name)));
+    if (finished) {
+      finished->skipped = true;
+      Progress(absl::StrCat("stage ", i + 1, "/", recipe_.stages.size(), " ", stage.name,
+                            ": finished in an earlier run, skipped (", result_path, ")"));
+      summary_.stages.push_back(*std::move(finished));
+      continue;
     }
     absl::StatusOr<StageResult> result;
     try {
@@ -1063,7 +1105,7 @@ absl::StatusOr<RunSummary> Runner::Run() {
     if (!result.ok()) return result.status();
     summary_.stages.push_back(*std::move(result));
   }
-  if (recipe_.report) {
+  if (recipe_.report && main_) {
     ASSIGN_OR_RETURN(ReportFiles files, WriteReport(recipe_, output_dir_, options_.progress));
     summary_.results_json = files.results_json;
     summary_.results_md = files.results_md;

@@ -3,7 +3,9 @@
 // built-in Trainer, evaluate, save the output model — then writes the report (results.json,
 // results.md, plots) when the recipe has one. A stage is finished when its
 // <output_dir>/<stage>/result.json exists (written atomically, last); --resume skips
-// finished stages and continues an interrupted one from its Trainer checkpoint.
+// finished stages and continues an interrupted one from its Trainer checkpoint. With a
+// process group (RunOptions::process_group, e.g. `recipes:run --nproc_per_node=2`) every
+// rank runs it data-parallel.
 //
 //   ASSIGN_OR_RETURN(Recipe recipe, LoadRecipe(path, overrides));
 //   RunOptions options;
@@ -19,12 +21,26 @@
 #include "absl/status/statusor.h"
 #include "recipes/recipe.h"
 
+namespace compressor {
+class ProcessGroup;
+}  // namespace compressor
+
 namespace recipes {
 
 struct RunOptions {
   bool resume = false;   // Skip finished stages; continue an interrupted one from its checkpoint.
   bool dry_run = false;  // Validate, build every stage's model/data/components, print the plan.
   bool progress = true;  // Progress lines on stderr.
+  // Data-parallel run (not owned; null: one process). Every rank runs every stage: the
+  // training shots on its shard of the batches (global batch = batch_size x world size x
+  // gradient_accumulation_steps) with gradients averaged over the ranks; calibration and
+  // evaluation on the same, whole data on every rank (identical models give identical
+  // results). Rank 0 alone writes checkpoints, models, result.json and the report; stage
+  // boundaries are barriers, so every rank sees the same files and resumes from them.
+  compressor::ProcessGroup* process_group = nullptr;
+  // Data-parallel: start each gradient bucket's all-reduce from autograd hooks as soon as
+  // backward produced it (overlapped with the rest of backward), else all after backward.
+  bool overlap_allreduce = true;
 };
 
 struct StageResult {

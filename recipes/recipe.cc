@@ -488,7 +488,10 @@ absl::Status BindMap(const Ctx& ctx, const Value& v, const std::string& key,
   if (!v.is_map()) {
     return ValueError(ctx, v, key, absl::StrCat("expected a map of keys, got ", Describe(v)));
   }
-  for (const auto& [name, child] : v.entries) {
+  for (const auto& entry : v.entries) {
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+    const auto& name = entry.first;
+    const auto& child = entry.second;
     auto field = std::find_if(fields.begin(), fields.end(),
                               [&](const Field<T>& f) { return f.name == name; });
     if (field == fields.end()) {

@@ -6,6 +6,13 @@
 //       --model_dir=/models/bert-base-uncased-sparse-90 --data_dir=/data
 //   bazel run //recipes:run -- --recipe=... --set stages.teacher.training.max_steps=20
 //       --set=stages.qa.task.loader.batch_size=8,seed=3
+//   bazel run //recipes:run -- --recipe=... --nproc_per_node=2 [--resume]
+//
+// Data parallel: --nproc_per_node=N makes this process a launcher (compressor/distributed/
+// local_launcher.h) that re-executes the runner as N local ranks with the torchrun
+// environment; every rank runs the recipe data-parallel (pipeline.h RunOptions). A process
+// started with RANK/WORLD_SIZE/... already set (tools/launch.sh, one launcher per host for
+// several machines) is one rank.
 //
 // Paths: under `bazel run` (BUILD_WORKSPACE_DIRECTORY set) the program works in the
 // workspace root, so a recipe's relative paths (data/..., out/...) mean the checkout's
@@ -14,9 +21,11 @@
 // to the workspace root. Run directly, everything is relative to the current directory.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +37,8 @@
 #include "absl/strings/str_join.h"
 #include "base/cli.h"
 #include "base/status_macros.h"
+#include "compressor/distributed/local_launcher.h"
+#include "compressor/distributed/process_group.h"
 #include "recipes/pipeline.h"
 #include "recipes/recipe.h"
 #include "recipes/recipe_schema.h"
@@ -51,6 +62,21 @@ ABSL_FLAG(bool, dry_run, false,
           "training.");
 ABSL_FLAG(bool, progress, true, "Progress lines on stderr.");
 ABSL_FLAG(bool, list_keys, false, "Print every key a recipe may hold and exit.");
+ABSL_FLAG(int64_t, nproc_per_node, 1,
+          "Data parallel: start this many local ranks of the runner (like torchrun); each "
+          "trains on its shard of every batch, rank 0 writes the outputs.");
+ABSL_FLAG(std::string, master_addr, "",
+          "Data parallel: rank 0's host (default: MASTER_ADDR, else 127.0.0.1).");
+ABSL_FLAG(int64_t, master_port, -1,
+          "Data parallel: rank 0's TCPStore port (default: MASTER_PORT; with "
+          "--nproc_per_node, else a free port).");
+ABSL_FLAG(double, dist_timeout, 300,
+          "Data parallel: seconds after which a rendezvous or collective without every rank "
+          "fails (a dead or hung rank).");
+ABSL_FLAG(double, bucket_cap_mb, 25, "Data parallel: gradient all-reduce bucket size (MB).");
+ABSL_FLAG(bool, overlap_allreduce, true,
+          "Data parallel: start each gradient bucket's all-reduce during backward, as soon as "
+          "its gradients are ready (false: all after backward).");
 
 namespace {
 
@@ -168,7 +194,50 @@ absl::Status Run(int argc, char** argv) {
   options.resume = absl::GetFlag(FLAGS_resume);
   options.dry_run = absl::GetFlag(FLAGS_dry_run);
   options.progress = absl::GetFlag(FLAGS_progress);
-  ASSIGN_OR_RETURN(recipes::RunSummary summary, recipes::RunRecipe(recipe, options));
+  options.overlap_allreduce = absl::GetFlag(FLAGS_overlap_allreduce);
+
+  // Data parallel. The recipe was validated above, so a bad one fails once, here.
+  const int64_t nproc = absl::GetFlag(FLAGS_nproc_per_node);
+  if (nproc < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--nproc_per_node must be at least 1, got ", nproc));
+  }
+  if (nproc > 1 && !compressor::IsLaunchedRank() && !options.dry_run) {
+    compressor::LocalLaunchOptions launch;
+    launch.nproc_per_node = nproc;
+    if (!absl::GetFlag(FLAGS_master_addr).empty()) launch.master_addr = absl::GetFlag(FLAGS_master_addr);
+    launch.master_port = std::max<int64_t>(0, absl::GetFlag(FLAGS_master_port));
+    ASSIGN_OR_RETURN(const int status, compressor::RunLocalRanks(launch, argc, argv));
+    if (status != 0) {
+      return absl::AbortedError(absl::StrCat("the data-parallel job failed (exit status ", status,
+                                             "); rerun with --resume to continue from the last "
+                                             "checkpoint"));
+    }
+    return absl::OkStatus();
+  }
+  std::unique_ptr<compressor::ProcessGroup> group;
+  if (!options.dry_run) {
+    compressor::DistributedOptions flags;
+    flags.master_addr = absl::GetFlag(FLAGS_master_addr);
+    flags.master_port = absl::GetFlag(FLAGS_master_port);
+    flags.timeout_seconds = absl::GetFlag(FLAGS_dist_timeout);
+    flags.bucket_cap_mb = absl::GetFlag(FLAGS_bucket_cap_mb);
+    ASSIGN_OR_RETURN(compressor::DistributedOptions distributed,
+                     compressor::ResolveDistributedOptions(flags));
+    if (distributed.enabled()) {
+      ASSIGN_OR_RETURN(group, compressor::ProcessGroup::Create(distributed));
+      options.process_group = group.get();
+    }
+  }
+  absl::StatusOr<recipes::RunSummary> ran = recipes::RunRecipe(recipe, options);
+  if (!ran.ok() && group != nullptr &&
+      !absl::StrContains(ran.status().message(),
+                         absl::StrCat("rank ", group->rank(), " of ", group->world_size()))) {
+    return absl::Status(ran.status().code(), absl::StrCat("rank ", group->rank(), " of ",
+                                                          group->world_size(), ": ",
+                                                          ran.status().message()));
+  }
+  ASSIGN_OR_RETURN(recipes::RunSummary summary, std::move(ran));
+  if (group != nullptr && group->rank() != 0) return absl::OkStatus();
   int skipped = 0;
   for (const recipes::StageResult& stage : summary.stages) skipped += stage.skipped ? 1 : 0;
   std::fprintf(stderr, "[%s] %s: %zu stages (%d finished earlier) in %.1f s%s%s\n",
@@ -184,6 +253,6 @@ int main(int argc, char** argv) {
   base::InitMain(argc, argv,
                  "Usage: run --recipe=FILE.yaml [--quick | --profile=NAME] [--set key=value ...] "
                  "[--output_dir=DIR] [--data_dir=DIR] [--model_dir=DIR] [--teacher_dir=DIR] "
-                 "[--resume] [--dry_run]");
+                 "[--resume] [--dry_run] [--nproc_per_node=N]");
   return base::RunMain([&]() { return Run(argc, argv); });
 }

@@ -134,9 +134,10 @@ struct RunOutput {
   TensorMap component_state;
 };
 
-// Pruning (magnitude, 50% by step 8) + logit distillation + QAT, 2 epochs of 8 steps.
+// Pruning (magnitude, 50% by step 8) + logit distillation + QAT, 16 steps (2 epochs of 8
+// steps; with accumulation 2, 4 epochs of 4).
 absl::StatusOr<RunOutput> TrainCombined(BatchSource* data, GradientSynchronizer* sync,
-                                        uint64_t init_seed) {
+                                        uint64_t init_seed, int64_t accumulation = 1) {
   torch::manual_seed(99);
   auto teacher = std::make_shared<TinyImpl>();
   torch::manual_seed(init_seed);
@@ -158,7 +159,8 @@ absl::StatusOr<RunOutput> TrainCombined(BatchSource* data, GradientSynchronizer*
   if (!combined.ok()) return combined.status();
   TrainerConfig config;
   config.learning_rate = 1e-2;
-  config.num_train_epochs = 2;
+  config.num_train_epochs = 2 * accumulation;
+  config.gradient_accumulation_steps = accumulation;
   config.progress = false;
   TaskFunctions task;
   task.forward = Forward;
@@ -179,6 +181,10 @@ absl::StatusOr<RunOutput> TrainCombined(BatchSource* data, GradientSynchronizer*
 int RunWorker(const std::string& role) {
   DistributedOptions flags;
   flags.timeout_seconds = std::atof(std::getenv("DDP_TEST_TIMEOUT"));
+  // Small enough for two buckets ({fc2.bias, fc2.weight, fc1.bias}, {fc1.weight}).
+  flags.bucket_cap_mb = 0.0004;
+  // overlap (default) | after_backward | overlap_accumulate2
+  const std::string mode = std::getenv("DDP_TEST_MODE") ? std::getenv("DDP_TEST_MODE") : "";
   absl::StatusOr<DistributedOptions> options = ResolveDistributedOptions(flags);
   if (!options.ok()) {
     std::fprintf(stderr, "%s\n", std::string(options.status().message()).c_str());
@@ -192,8 +198,11 @@ int RunWorker(const std::string& role) {
   Examples examples;
   Faulty faulty(&examples, role, 5);
   ShardedBatchSource shard(&faulty, options->rank, options->world_size);
-  DataParallel data_parallel(group->get());
-  absl::StatusOr<RunOutput> out = TrainCombined(&shard, &data_parallel, 7 + options->rank);
+  DataParallelOptions parallel;
+  parallel.overlap_with_backward = mode != "after_backward";
+  DataParallel data_parallel(group->get(), parallel);
+  absl::StatusOr<RunOutput> out = TrainCombined(&shard, &data_parallel, 7 + options->rank,
+                                                mode == "overlap_accumulate2" ? 2 : 1);
   if (!out.ok()) {
     std::fprintf(stderr, "%s\n", std::string(out.status().message()).c_str());
     return 1;
@@ -207,6 +216,9 @@ int RunWorker(const std::string& role) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return 1;
   }
+  std::ofstream(absl::StrCat(std::getenv("DDP_TEST_OUT"), "/rank", options->rank, ".stats"))
+      << data_parallel.num_buckets() << " " << data_parallel.buckets_started_in_backward() << " "
+      << data_parallel.synchronized_steps() << "\n";
   return 0;
 }
 
@@ -336,22 +348,30 @@ TEST(ShardedBatchSourceTest, TakesEveryWorldSizeThBatchAndDropsTheRemainder) {
 
 // The acceptance test: 2 ranks with half batches end where 1 process with the
 // global batch ends (weights within fp32 all-reduce rounding; masks exactly), and the two
-// ranks hold bit-identical weights, masks and QAT observer state.
-TEST(DataParallelTest, TwoRanksTrainLikeOneProcessOnTheGlobalBatch) {
-  const std::string dir = OutDir("ddp_train");
+// ranks hold bit-identical weights, masks and QAT observer state. Run for each way of
+// averaging: buckets started from autograd hooks during backward (the default), all after
+// backward, and during the last backward of a 2-step gradient accumulation only.
+class DataParallelModeTest : public testing::TestWithParam<std::string> {};
+
+TEST_P(DataParallelModeTest, TwoRanksTrainLikeOneProcessOnTheGlobalBatch) {
+  const std::string mode = GetParam();
+  setenv("DDP_TEST_MODE", mode.c_str(), 1);
+  const std::string dir = OutDir("ddp_train_" + mode);
   const int port = FreePort();
   const pid_t rank0 = Spawn("train", 0, port, dir, 30);
   const pid_t rank1 = Spawn("train", 1, port, dir, 30);
   EXPECT_EQ(WaitFor(rank0, 120), 0) << ReadText(dir + "/rank0.err");
   EXPECT_EQ(WaitFor(rank1, 120), 0) << ReadText(dir + "/rank1.err");
+  unsetenv("DDP_TEST_MODE");
   const TensorMap a = ReadTensors(dir + "/rank0.safetensors");
   const TensorMap b = ReadTensors(dir + "/rank1.safetensors");
   ASSERT_FALSE(a.empty());
   ASSERT_EQ(a.size(), b.size());
 
+  const int64_t accumulation = mode == "overlap_accumulate2" ? 2 : 1;
   Examples examples;
   GlobalBatches global(&examples);
-  absl::StatusOr<RunOutput> reference = TrainCombined(&global, nullptr, 7);
+  absl::StatusOr<RunOutput> reference = TrainCombined(&global, nullptr, 7, accumulation);
   ASSERT_TRUE(reference.ok()) << reference.status();
 
   int masks = 0, observers = 0;
@@ -375,7 +395,19 @@ TEST(DataParallelTest, TwoRanksTrainLikeOneProcessOnTheGlobalBatch) {
   EXPECT_EQ(observers, 8);  // min/max of the weight and input observers of 2 modules.
   const at::Tensor fc1 = a.at("param/fc1.weight");
   EXPECT_EQ(fc1.eq(0).sum().item<int64_t>(), fc1.numel() / 2);
+
+  // Buckets, those started from the hooks during backward, optimizer steps.
+  int64_t buckets = 0, started = 0, steps = 0;
+  std::istringstream(ReadText(dir + "/rank0.stats")) >> buckets >> started >> steps;
+  EXPECT_EQ(buckets, 2);
+  EXPECT_EQ(steps, 16);
+  // Every bucket of every step started inside backward (of the last micro-batch only when
+  // accumulating), or none without overlap.
+  EXPECT_EQ(started, mode == "after_backward" ? 0 : buckets * steps);
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, DataParallelModeTest,
+                         testing::Values("overlap", "after_backward", "overlap_accumulate2"));
 
 // A rank that hangs mid-run: the other fails within the timeout, naming the collective.
 TEST(DataParallelTest, AHungRankMakesTheOtherFailWithinTheTimeout) {

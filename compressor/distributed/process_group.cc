@@ -161,12 +161,76 @@ absl::Status RunCollective(const DistributedOptions& options, const std::string&
 
 }  // namespace
 
-absl::Status ProcessGroup::AllReduce(std::vector<at::Tensor>& tensors, ReduceKind kind,
-                                     const std::string& what) {
+struct PendingCollective::State {
+  DistributedOptions options;
+  std::string collective;
+  std::string what;
+  std::chrono::steady_clock::time_point start;
+  std::vector<at::Tensor> tensors;  // Kept alive until the collective finished.
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+};
+
+PendingCollective::PendingCollective() = default;
+PendingCollective::PendingCollective(std::unique_ptr<State> state) : state_(std::move(state)) {}
+PendingCollective::PendingCollective(PendingCollective&&) noexcept = default;
+PendingCollective& PendingCollective::operator=(PendingCollective&&) noexcept = default;
+PendingCollective::~PendingCollective() = default;
+
+absl::Status PendingCollective::Wait() {
+  if (state_ == nullptr) return absl::OkStatus();
+  std::unique_ptr<State> state = std::move(state_);
+  try {
+    for (auto& work : state->works) work->wait();
+  } catch (const std::exception& e) {
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - state->start).count();
+    return absl::UnavailableError(absl::StrFormat(
+        "rank %d of %d: %s of %s failed after %.1f s (timeout %g s): a peer rank died, hung "
+        "or left the job: %s",
+        state->options.rank, state->options.world_size, state->collective, state->what, waited,
+        state->options.timeout_seconds, Reason(e)));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+c10d::AllreduceOptions ReduceOptions(ReduceKind kind) {
   c10d::AllreduceOptions reduce;
   reduce.reduceOp = kind == ReduceKind::kSum   ? c10d::ReduceOp::SUM
                     : kind == ReduceKind::kMin ? c10d::ReduceOp::MIN
                                                : c10d::ReduceOp::MAX;
+  return reduce;
+}
+
+}  // namespace
+
+absl::StatusOr<PendingCollective> ProcessGroup::StartAllReduce(std::vector<at::Tensor> tensors,
+                                                               ReduceKind kind,
+                                                               const std::string& what) {
+  auto state = std::make_unique<PendingCollective::State>();
+  state->options = options_;
+  state->collective = "all-reduce";
+  state->what = what;
+  state->start = std::chrono::steady_clock::now();
+  state->tensors = std::move(tensors);
+  const c10d::AllreduceOptions reduce = ReduceOptions(kind);
+  try {
+    for (at::Tensor& tensor : state->tensors) {
+      std::vector<at::Tensor> one = {tensor};
+      state->works.push_back(impl_->gloo->allreduce(one, reduce));
+    }
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrFormat("rank %d of %d: cannot start the all-reduce of %s: %s",
+                                                  options_.rank, options_.world_size, what,
+                                                  Reason(e)));
+  }
+  return PendingCollective(std::move(state));
+}
+
+absl::Status ProcessGroup::AllReduce(std::vector<at::Tensor>& tensors, ReduceKind kind,
+                                     const std::string& what) {
+  const c10d::AllreduceOptions reduce = ReduceOptions(kind);
   return RunCollective(options_, "all-reduce", what, [&] {
     std::vector<c10::intrusive_ptr<c10d::Work>> works;
     for (at::Tensor& tensor : tensors) {

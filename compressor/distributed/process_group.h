@@ -47,6 +47,26 @@ absl::StatusOr<DistributedOptions> ResolveDistributedOptions(DistributedOptions 
 
 enum class ReduceKind { kSum, kMin, kMax };
 
+// A collective that was started and not yet awaited (ProcessGroup::StartAllReduce). Wait()
+// blocks until it finished on every rank or failed (dead peer, timeout); the tensors hold
+// the result only after a successful Wait(). Move-only; waits are not required before
+// destruction (an abandoned collective is left to the process group).
+class PendingCollective {
+ public:
+  struct State;
+  PendingCollective();
+  explicit PendingCollective(std::unique_ptr<State> state);
+  PendingCollective(PendingCollective&&) noexcept;
+  PendingCollective& operator=(PendingCollective&&) noexcept;
+  ~PendingCollective();
+
+  bool valid() const { return state_ != nullptr; }
+  absl::Status Wait();
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
 // One process group (Gloo over a TCPStore). Collectives block until every rank joined or
 // the timeout passed; errors say which collective, on which rank, and why.
 class ProcessGroup {
@@ -64,6 +84,11 @@ class ProcessGroup {
   // Several tensors are launched together and then awaited (Gloo overlaps them).
   absl::Status AllReduce(std::vector<at::Tensor>& tensors, ReduceKind kind,
                          const std::string& what);
+  // The same, started and returned without waiting (Gloo runs it on its own threads), so
+  // the caller can go on computing: how gradient buckets overlap with backward. Every rank
+  // must start its collectives in the same order.
+  absl::StatusOr<PendingCollective> StartAllReduce(std::vector<at::Tensor> tensors,
+                                                   ReduceKind kind, const std::string& what);
   // Rank `root`'s values into every rank's tensors (contiguous CPU), in place.
   absl::Status Broadcast(std::vector<at::Tensor>& tensors, int64_t root, const std::string& what);
   absl::Status Barrier(const std::string& what);

@@ -297,7 +297,9 @@ absl::Status QuantizedLinearImpl::LoadState(const ObserverState& state) {
     }
   }
   if (used != state.size()) {
-    for (const auto& [key, tensor] : state) {
+    for (const auto& entry : state) {
+      // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+      const std::string& key = entry.first;
       const bool known = std::any_of(parts.begin(), parts.end(), [&](const auto& part) {
         return part.second != nullptr && key.compare(0, part.first.size(), part.first) == 0;
       });

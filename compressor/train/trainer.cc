@@ -175,8 +175,10 @@ absl::StatusOr<TrainResult> Trainer::Train(std::shared_ptr<torch::nn::Module> mo
       lr.Rewind(position.lr_origin);
       result.resumed = true;
       result.resumed_from_step = position.step;
-      std::fprintf(stderr, "[%s] resuming from %s (step %lld)\n", config_.stage.c_str(),
-                   latest->c_str(), static_cast<long long>(position.step));
+      if (main_process) {
+        std::fprintf(stderr, "[%s] resuming from %s (step %lld)\n", config_.stage.c_str(),
+                     latest->c_str(), static_cast<long long>(position.step));
+      }
     } else if (!absl::IsNotFound(latest.status())) {
       return latest.status();
     }
@@ -324,6 +326,7 @@ absl::StatusOr<TrainResult> Trainer::Train(std::shared_ptr<torch::nn::Module> mo
         if (step_finite) non_finite = what;
         step_finite = false;  // No backward: this step's gradients are dropped anyway.
       } else {
+        if (sync_) sync_->OnBeforeBackward(micro + 1 == accumulation);
         (accumulation > 1 ? loss / double(accumulation) : loss).backward();
         window_loss += loss_value;
         ++window_count;

@@ -109,6 +109,10 @@ class GradientSynchronizer {
                                     const std::vector<at::Tensor>& /*parameters*/) {
     return absl::OkStatus();
   }
+  // Before each micro-batch's backward; `last_micro_batch` is true for the last one of an
+  // optimizer step: only its backward may start averaging gradients as they become ready
+  // (the earlier ones only accumulate locally, like DDP's no_sync).
+  virtual void OnBeforeBackward(bool /*last_micro_batch*/) {}
   // After the last backward of an optimizer step, before the hooks' on_before_optimizer_step
   // and clipping: averages the gradients of `parameters` (undefined ones are skipped) over
   // the ranks. `local_finite` is false when this rank's loss was not finite; returns
