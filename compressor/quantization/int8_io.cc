@@ -12,6 +12,7 @@
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 
 #include "absl/strings/str_cat.h"
@@ -287,6 +288,81 @@ std::string FormatOf(const std::string& text) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+constexpr char kEmbeddingFormat[] = "int8_embedding/v1";
+constexpr char kEmbeddingWeight[] = "int8 symmetric per-row";
+
+// The int8 values of an Embedding table recorded by QuantizeEmbeddings, checked to
+// reproduce the fp32 table bit for bit (q * scale is exactly what the fake quantization
+// wrote); FailedPrecondition naming the module when the table changed since.
+absl::StatusOr<at::Tensor> QuantizeEmbeddingExactly(const std::string& path,
+                                                    const std::string& name,
+                                                    const at::Tensor& weight,
+                                                    const at::Tensor& scales) {
+  auto fail = [&](const std::string& why) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "SaveQuantizedState: file '", path, "': embedding '", name, "' was quantized by "
+        "quantize_embeddings but ", why, "; refusing to store it as int8 (it would change "
+        "outputs): quantize it again after the last change"));
+  };
+  if (weight.scalar_type() != at::kFloat || weight.dim() != 2 ||
+      scales.numel() != weight.size(0)) {
+    return fail("its table is no longer a float32 table of the recorded shape");
+  }
+  const at::Tensor table = weight.detach().contiguous();
+  const QuantScheme rows = QuantScheme::Int8SymmetricPerChannel(0);
+  const QuantParams qparams{scales, at::zeros({scales.numel()}, at::kLong)};
+  const at::Tensor q = Quantize(table, qparams, rows);
+  const at::Tensor back = Dequantize(q, qparams, rows).contiguous();
+  if (!at::equal(back.view(at::kInt), table.view(at::kInt))) {  // Bitwise.
+    const int64_t differ = back.view(at::kInt).ne(table.view(at::kInt)).sum().item<int64_t>();
+    return fail(absl::StrCat(differ, " of its values are no longer int8 multiples of the "
+                             "recorded per-row scales (modified after quantization?)"));
+  }
+  return q;
+}
+
+// An Embedding's fp32 table from its metadata and NAME.weight (I8) / NAME.weight_scale.
+// Returns {table, scales}.
+absl::StatusOr<std::pair<at::Tensor, at::Tensor>> BuildEmbeddingTable(
+    const std::string& path, const std::string& name, const std::string& text,
+    const torch::nn::EmbeddingImpl& embedding, TensorSource& source) {
+  auto bad = [&](const std::string& why) {
+    return Error(absl::StatusCode::kInvalidArgument, path,
+                 absl::StrCat("module '", name, "': malformed metadata (", why, "): ", text));
+  };
+  const Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto weight = j.find("weight");
+  if (weight == j.end() || !weight->is_string() || *weight != kEmbeddingWeight) {
+    return bad(absl::StrCat("'weight' must be \"", kEmbeddingWeight, "\""));
+  }
+  auto get_int = [&](const char* key) -> int64_t {
+    auto it = j.find(key);
+    return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : -1;
+  };
+  const int64_t rows = get_int("num_embeddings");
+  const int64_t dim = get_int("embedding_dim");
+  if (rows <= 0 || dim <= 0) {
+    return bad("'num_embeddings' and 'embedding_dim' must be positive integers");
+  }
+  if (embedding.weight.dim() != 2 || embedding.weight.size(0) != rows ||
+      embedding.weight.size(1) != dim) {
+    return Error(absl::StatusCode::kInvalidArgument, path,
+                 absl::StrCat("module '", name, "': the file has an Embedding(", rows, ", ",
+                              dim, "), the model an Embedding of shape ",
+                              ShapeString(embedding.weight.sizes().vec())));
+  }
+  ASSIGN_OR_RETURN(at::Tensor q, source.Read(name + ".weight", at::kChar, {rows, dim}));
+  ASSIGN_OR_RETURN(at::Tensor scales, source.Read(name + ".weight_scale", at::kFloat, {rows}));
+  if (!at::isfinite(scales).all().item<bool>() || !(scales > 0).all().item<bool>()) {
+    return Error(absl::StatusCode::kInvalidArgument, path,
+                 absl::StrCat("tensor '", name, ".weight_scale': scales must be finite and "
+                              "positive"));
+  }
+  const QuantScheme scheme = QuantScheme::Int8SymmetricPerChannel(0);
+  at::Tensor table = Dequantize(q, {scales, at::zeros({rows}, at::kLong)}, scheme);
+  return std::make_pair(std::move(table), std::move(scales));
+}
+
 // A frozen QuantizedMatMul from its metadata and NAME.{a,b}_{scale,zero_point}.
 absl::StatusOr<std::shared_ptr<QuantizedMatMulImpl>> BuildMatMul(const std::string& path,
                                                                  const std::string& name,
@@ -367,6 +443,27 @@ absl::Status SaveQuantizedState(const torch::nn::Module& model, const std::strin
                            q.zero_point.detach().to(at::kLong).reshape({1}));
     }
   }
+  // Embedding tables quantized by quantize_embeddings: int8 values + per-row scales.
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    const auto* embedding = item.value()->as<torch::nn::Embedding>();
+    if (embedding == nullptr) continue;
+    const at::Tensor scales = EmbeddingScales(embedding->weight);
+    if (!scales.defined()) continue;
+    const std::string& name = item.key();
+    ASSIGN_OR_RETURN(at::Tensor q,
+                     QuantizeEmbeddingExactly(path, name, embedding->weight, scales));
+    const std::string key = name + ".weight";
+    for (auto& [tensor_name, tensor] : tensors) {
+      if (tensor_name == key) tensor = q;
+    }
+    tensors.emplace_back(name + ".weight_scale", scales);
+    Json j = Json::object();
+    j["format"] = kEmbeddingFormat;
+    j["weight"] = kEmbeddingWeight;
+    j["num_embeddings"] = q.size(0);
+    j["embedding_dim"] = q.size(1);
+    metadata[name] = j.dump();
+  }
   std::stable_sort(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) {
     return ElementSize(a.second) > ElementSize(b.second);
   });
@@ -399,6 +496,13 @@ absl::StatusOr<std::vector<std::string>> LoadQuantizedState(torch::nn::Module& f
   std::vector<std::pair<torch::nn::Module*, std::string>> slots;
   std::vector<std::shared_ptr<QuantizedMatMulImpl>> matmuls;
   std::vector<std::pair<torch::nn::Module*, std::string>> matmul_slots;
+  struct EmbeddingTable {
+    std::shared_ptr<torch::nn::EmbeddingImpl> module;
+    at::Tensor table;
+    at::Tensor scales;
+  };
+  std::vector<EmbeddingTable> embedding_tables;
+  std::set<std::string> handled;  // Parameters restored from an int8 embedding.
   auto parent_of = [&](const std::string& name) -> std::pair<torch::nn::Module*, std::string> {
     const size_t dot = name.rfind('.');
     if (dot == std::string::npos) return {&fp32_model, name};
@@ -411,6 +515,19 @@ absl::StatusOr<std::vector<std::string>> LoadQuantizedState(torch::nn::Module& f
       return Error(absl::StatusCode::kInvalidArgument, path,
                    absl::StrCat("unknown module '", name, "' in metadata (the model has no "
                                 "module of that name)"));
+    }
+    if (FormatOf(text) == kEmbeddingFormat) {
+      auto embedding = std::dynamic_pointer_cast<torch::nn::EmbeddingImpl>(it->second);
+      if (embedding == nullptr) {
+        return Error(absl::StatusCode::kInvalidArgument, path,
+                     absl::StrCat("module '", name,
+                                  "' of the model is not a torch::nn::Embedding"));
+      }
+      ASSIGN_OR_RETURN(auto table,
+                       BuildEmbeddingTable(path, name, text, *embedding, source));
+      embedding_tables.push_back({embedding, std::move(table.first), std::move(table.second)});
+      handled.insert(name + ".weight");
+      continue;
     }
     if (FormatOf(text) == kMatMulFormat) {
       if (it->second->as<base::MatMulImpl>() == nullptr) {
@@ -474,7 +591,7 @@ absl::StatusOr<std::vector<std::string>> LoadQuantizedState(torch::nn::Module& f
   };
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;  // (model tensor, file tensor)
   auto stage = [&](const std::string& key, const at::Tensor& target) -> absl::Status {
-    if (in_int8(key) || !target.defined()) return absl::OkStatus();
+    if (in_int8(key) || handled.count(key) || !target.defined()) return absl::OkStatus();
     ASSIGN_OR_RETURN(at::Tensor loaded,
                      source.Read(key, target.scalar_type(), target.sizes().vec()));
     copies.emplace_back(target, std::move(loaded));
@@ -492,6 +609,11 @@ absl::StatusOr<std::vector<std::string>> LoadQuantizedState(torch::nn::Module& f
   {
     torch::NoGradGuard no_grad;
     for (auto& [target, loaded] : copies) target.copy_(loaded);
+    for (EmbeddingTable& e : embedding_tables) {
+      e.module->weight.copy_(e.table);
+      // Saving the loaded model again stores the table as int8 again.
+      RecordEmbeddingScales(e.module->weight, e.scales);
+    }
   }
   for (size_t i = 0; i < slots.size(); ++i) {
     slots[i].first->replace_module(slots[i].second, Int8LinearModule(built[i]));

@@ -22,6 +22,14 @@
 // and the metadata {"format": "quantized_matmul/v1", "activation": "uint8"|"int8",
 // "activation_symmetric": bool, "dynamic": bool}; loading replaces the model's base::MatMul
 // of that name by a frozen QuantizedMatMul (not in the returned names).
+// A torch::nn::Embedding whose table was quantized by QuantizeEmbeddings (qat.h;
+// QuantizationConfig::quantize_embeddings) is stored as NAME.weight (I8 [rows, dim]) and
+// NAME.weight_scale (F32 [rows]) with the metadata {"format": "int8_embedding/v1",
+// "weight": "int8 symmetric per-row", "num_embeddings": N, "embedding_dim": N}; loading
+// writes q * scale into the model's fp32 table, bit-identical to the fake-quantized one
+// (not in the returned names). Saving fails (FailedPrecondition naming the embedding) when
+// such a table is no longer exactly q * scale, e.g. it was trained after quantization.
+// Other Embeddings stay fp32, so without quantize_embeddings the format is unchanged.
 // Every metadata key is a module name (a model without Int8 modules has no metadata).
 #ifndef COMPRESSOR_QUANTIZATION_INT8_IO_H_
 #define COMPRESSOR_QUANTIZATION_INT8_IO_H_

@@ -1,10 +1,14 @@
 #include "compressor/quantization/qat.h"
 
 #include <algorithm>
+#include <mutex>
 #include <regex>
 #include <tuple>
 
 #include <ATen/ATen.h>
+#include <c10/util/intrusive_ptr.h>
+#include <torch/csrc/autograd/grad_mode.h>
+#include <torch/nn/modules/embedding.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -675,6 +679,82 @@ const bool kQuantizedLinearRegistered = base::RegisterUnaryForward(
 
 at::Tensor ForwardLinear(torch::nn::Module& module, const at::Tensor& input) {
   return base::ForwardUnary(module, input);
+}
+
+namespace {
+
+// Embedding tables quantized by QuantizeEmbeddings: weak reference to the table, its
+// per-row scales.
+struct EmbeddingRecord {
+  c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl> table;
+  const c10::TensorImpl* key;
+  at::Tensor scales;
+};
+
+std::mutex& EmbeddingRegistryMutex() {
+  static std::mutex* mutex = new std::mutex;
+  return *mutex;
+}
+
+std::vector<EmbeddingRecord>& EmbeddingRegistry() {
+  static auto* registry = new std::vector<EmbeddingRecord>;
+  return *registry;
+}
+
+// Drops the records of destroyed tables (a new tensor may reuse their address).
+void PruneEmbeddingRegistry(std::vector<EmbeddingRecord>& registry) {
+  registry.erase(std::remove_if(registry.begin(), registry.end(),
+                                [](const EmbeddingRecord& r) { return r.table.expired(); }),
+                 registry.end());
+}
+
+}  // namespace
+
+void RecordEmbeddingScales(const at::Tensor& weight, const at::Tensor& scales) {
+  TORCH_CHECK(weight.defined() && weight.dim() == 2, "RecordEmbeddingScales: need a 2-D table");
+  TORCH_CHECK(scales.numel() == weight.size(0), "RecordEmbeddingScales: ", scales.numel(),
+              " scales for a table of ", weight.size(0), " rows");
+  const at::Tensor copy = scales.detach().to(at::kFloat).reshape({-1}).contiguous().clone();
+  std::lock_guard<std::mutex> lock(EmbeddingRegistryMutex());
+  auto& registry = EmbeddingRegistry();
+  PruneEmbeddingRegistry(registry);
+  for (EmbeddingRecord& record : registry) {
+    if (record.key == weight.unsafeGetTensorImpl()) {
+      record.scales = copy;
+      return;
+    }
+  }
+  registry.push_back({c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>(
+                          weight.getIntrusivePtr()),
+                      weight.unsafeGetTensorImpl(), copy});
+}
+
+at::Tensor EmbeddingScales(const at::Tensor& weight) {
+  if (!weight.defined()) return at::Tensor();
+  std::lock_guard<std::mutex> lock(EmbeddingRegistryMutex());
+  auto& registry = EmbeddingRegistry();
+  PruneEmbeddingRegistry(registry);
+  for (const EmbeddingRecord& record : registry) {
+    if (record.key == weight.unsafeGetTensorImpl()) return record.scales;
+  }
+  return at::Tensor();
+}
+
+std::vector<std::string> QuantizeEmbeddings(torch::nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  const QuantScheme rows = QuantScheme::Int8SymmetricPerChannel(0);
+  std::vector<std::string> names;
+  for (const auto& item : model.named_modules()) {
+    auto* embedding = item.value()->as<torch::nn::Embedding>();
+    if (embedding == nullptr) continue;
+    at::Tensor& table = embedding->weight;
+    const QuantParams q =
+        ComputeQParams(std::get<0>(table.min(1)), std::get<0>(table.max(1)), rows);
+    table.copy_(FakeQuantize(table, q, rows));
+    RecordEmbeddingScales(table, q.scale);
+    names.push_back(item.key());
+  }
+  return names;
 }
 
 }  // namespace compressor

@@ -262,6 +262,20 @@ std::vector<std::pair<std::string, std::shared_ptr<QuantizedLinearImpl>>> Quanti
 //   ForwardLinear(*named_children()["dense"], x)
 at::Tensor ForwardLinear(torch::nn::Module& module, const at::Tensor& input);
 
+// 8-bit weight-only embeddings (QuantizationConfig::quantize_embeddings): replaces every
+// torch::nn::Embedding table of `model` in place by its int8 symmetric per-row (axis 0)
+// fake quantization and records each table's per-row scales (EmbeddingScales), so
+// SaveQuantizedState (int8_io.h) can store the table as int8 values + scales. Returns the
+// names of the quantized Embedding modules.
+std::vector<std::string> QuantizeEmbeddings(torch::nn::Module& model);
+
+// The per-row scales (float32 [num_embeddings]) recorded for the table `weight` by
+// QuantizeEmbeddings (or RecordEmbeddingScales); an undefined tensor when none were. Keyed
+// by the tensor's identity, held weakly (a destroyed table's record is dropped). A record
+// says how the table was quantized, not that it still is: users check exactness.
+at::Tensor EmbeddingScales(const at::Tensor& weight);
+void RecordEmbeddingScales(const at::Tensor& weight, const at::Tensor& scales);
+
 }  // namespace compressor
 
 #endif  // COMPRESSOR_QUANTIZATION_QAT_H_

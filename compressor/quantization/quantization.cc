@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <set>
 
-#include <torch/nn/modules/embedding.h>
 #include <torch/utils.h>
 
 #include "absl/strings/str_cat.h"
@@ -100,18 +99,8 @@ absl::Status Quantization::on_train_end(TrainState& state) {
   for (const auto& [name, module] : conv_modules_) module->Freeze();
   frozen_ = true;
   if (config_.quantize_embeddings) {
-    torch::NoGradGuard no_grad;
-    const QuantScheme rows = QuantScheme::Int8SymmetricPerChannel(0);
-    quantized_embeddings_ = 0;
-    for (const auto& item : state.model->named_modules()) {
-      auto* embedding = item.value()->as<torch::nn::Embedding>();
-      if (embedding == nullptr) continue;
-      at::Tensor& table = embedding->weight;
-      const QuantParams q =
-          ComputeQParams(std::get<0>(table.min(1)), std::get<0>(table.max(1)), rows);
-      table.copy_(FakeQuantize(table, q, rows));
-      ++quantized_embeddings_;
-    }
+    // Records the per-row scales too, so SaveQuantizedState stores the tables as int8.
+    quantized_embeddings_ = static_cast<int64_t>(QuantizeEmbeddings(*state.model).size());
   }
   if (config_.convert_to_int8 && !modules_.empty()) {
     absl::StatusOr<std::vector<std::string>> converted = ConvertToInt8(*state.model);
