@@ -816,6 +816,7 @@ const Fields<QuantizationConfig>& FieldsOf() {
       F("outputs_not_requantized", &T::outputs_not_requantized),
       F("fold_batch_norm", &T::fold_batch_norm),
       F("quantize_attention_matmuls", &T::quantize_attention_matmuls),
+      F("quantize_embeddings", &T::quantize_embeddings),
   };
   return *fields;
 }
