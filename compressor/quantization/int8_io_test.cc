@@ -500,6 +500,30 @@ TEST(Int8IoTest, ModifiedQuantizedEmbeddingIsAnError) {
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
+// An int8 embedding entry that does not fit the model is an error naming the module, and
+// the model is left unchanged (all or nothing).
+TEST(Int8IoTest, QuantizedEmbeddingShapeMismatchIsAnError) {
+  auto model = QuantizedBert(models::TinyTestConfig(), /*quantize_embeddings=*/true);
+  const std::string path = TempPath("bert_int8_embeddings_mismatch.safetensors");
+  ASSERT_TRUE(SaveQuantizedState(*model, path).ok());
+  auto other = *models::CreateModel(models::TinyTestConfig(/*vocab_size=*/80),
+                                    "BertForQuestionAnswering");
+  std::map<std::string, at::Tensor> before;
+  for (const auto& item : other->named_parameters()) {
+    before[item.key()] = item.value().detach().clone();
+  }
+  auto loaded = LoadQuantizedState(*other, path);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(loaded.status().message().find("module 'bert.embeddings.word_embeddings': the "
+                                           "file has an Embedding(64, 32)"),
+            std::string::npos)
+      << loaded.status();
+  for (const auto& item : other->named_parameters()) {
+    EXPECT_TRUE(at::equal(item.value(), before[item.key()])) << item.key();
+  }
+}
+
 // Measurement, not a unit test (run with --test_arg=--gtest_also_run_disabled_tests
 // --test_filter='*BertTiny*'): the INT8 state of BERT-tiny with and without
 // quantize_embeddings.
