@@ -28,9 +28,8 @@
 #include <string>
 #include <vector>
 
-#include "base/blas_check.h"
-#include "base/cli.h"
 #include "base/unary_module.h"
+#include "benchmarks/benchmark_main.h"
 #include "benchmarks/magnitude_prune.h"
 #include "compressor/deploy/inference_linear.h"
 #include "compressor/deploy/sparse_format.h"
@@ -220,14 +219,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
-  base::UsePassiveOpenMpWaits(argc, argv);
-  base::WarnIfReferenceBlas();
-  base::ConfigureThreads();
   benchmark::AddCustomContext("sparse SIMD", kernels::SimdLevelName(kernels::DetectSimdLevel()));
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return benchmarks::RunBenchmarks(argc, argv, &reporter);
 }

@@ -19,8 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "base/blas_check.h"
-#include "base/cli.h"
+#include "benchmarks/benchmark_main.h"
 #include "kernels/fp32_linear.h"
 #include "kernels/int8_linear.h"
 #include "kernels/sparse_linear.h"
@@ -244,15 +243,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
-  base::UsePassiveOpenMpWaits(argc, argv);
-  base::WarnIfReferenceBlas();
-  base::ConfigureThreads();
   benchmark::AddCustomContext("sparse SIMD", kernels::SimdLevelName(kernels::DetectSimdLevel()));
   benchmark::AddCustomContext("oneDNN ISA", kernels::Int8Linear::CpuIsa());
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return benchmarks::RunBenchmarks(argc, argv, &reporter);
 }
