@@ -3,8 +3,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <limits>
 #include <thread>
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <ATen/Parallel.h>
@@ -42,7 +44,17 @@ std::vector<std::string> InitMain(int argc, char** argv, const char* usage) {
   return std::vector<std::string>(rest.begin() + 1, rest.end());
 }
 
+void KeepFreedMemoryForReuse() {
+  if (std::getenv("MALLOC_MMAP_MAX_") != nullptr ||
+      std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr) {
+    return;
+  }
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+}
+
 int ConfigureThreads() {
+  KeepFreedMemoryForReuse();
   const char* env = std::getenv("OMP_NUM_THREADS");
   if (env == nullptr || *env == '\0') {
     const unsigned cpus = std::thread::hardware_concurrency();
