@@ -3,8 +3,8 @@
 // compressor::SaveQuantizedState (the directory then provides config.json).
 //
 //   bazel run //export:export_onnx -- --model_dir=DIR --output=/tmp/model.onnx
-//   bazel run //export:export_onnx -- --model_dir=DIR \
-//       --int8_state=DIR/model.int8.safetensors --output=/tmp/model.int8.onnx
+//   bazel run //export:export_onnx -- --model_dir=DIR --output=/tmp/model.int8.onnx
+//       --int8_state=DIR/model.int8.safetensors    # (same command line, INT8 weights)
 #include <cstdio>
 #include <string>
 

@@ -91,7 +91,9 @@ void Quantize(models::PreTrainedModel& model, const models::ModelInput& input,
     model.forward(input);
   }
   for (const auto& [name, module] : modules) module->Freeze();
-  if (to_int8) ASSERT_TRUE(compressor::ConvertToInt8(model).ok());
+  if (to_int8) {
+    ASSERT_TRUE(compressor::ConvertToInt8(model).ok());
+  }
 }
 
 onnx::ModelProto Parse(const std::string& bytes) {
