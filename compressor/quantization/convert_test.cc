@@ -19,6 +19,7 @@
 #include "compressor/quantization/qscheme.h"
 #include "kernels/int8_linear.h"
 #include "models/auto_model.h"
+#include "models/test_config.h"
 
 namespace {
 
@@ -254,22 +255,9 @@ TEST(ConvertTest, NoQuantizedLinearAndUnsupportedSchemeAreErrors) {
   EXPECT_EQ(QuantizedModules(*model).size(), 3u);
 }
 
-models::BertConfig TinyConfig() {
-  models::BertConfig config;
-  config.vocab_size = 64;
-  config.hidden_size = 32;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 4;
-  config.intermediate_size = 64;
-  config.max_position_embeddings = 32;
-  config.hidden_dropout_prob = 0.0;
-  config.attention_probs_dropout_prob = 0.0;
-  return config;
-}
-
 TEST(ConvertTest, TinyBertQuestionAnswering) {
   torch::manual_seed(0);
-  auto model = *models::CreateModel(TinyConfig(), "BertForQuestionAnswering");
+  auto model = *models::CreateModel(models::TinyTestConfig(64, 32), "BertForQuestionAnswering");
   QuantizationConfig config;
   config.approach = "post_training_static_quant";
   config.activation_observer = "minmax";

@@ -290,22 +290,9 @@ TEST(Int8IoTest, CorruptedFilesAreErrorsNamingTheTensorOrModule) {
   EXPECT_TRUE(LoadQuantizedState(*fresh, path).ok());
 }
 
-models::BertConfig TinyConfig() {
-  models::BertConfig config;
-  config.vocab_size = 64;
-  config.hidden_size = 32;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 4;
-  config.intermediate_size = 64;
-  config.max_position_embeddings = 32;
-  config.hidden_dropout_prob = 0.0;
-  config.attention_probs_dropout_prob = 0.0;
-  return config;
-}
-
 TEST(Int8IoTest, TinyBertQuestionAnsweringRoundTrip) {
   torch::manual_seed(0);
-  auto model = *models::CreateModel(TinyConfig(), "BertForQuestionAnswering");
+  auto model = *models::CreateModel(models::TinyTestConfig(64, 32), "BertForQuestionAnswering");
   QuantizationConfig config;
   config.approach = "post_training_static_quant";
   config.activation_observer = "minmax";
@@ -331,7 +318,7 @@ TEST(Int8IoTest, TinyBertQuestionAnsweringRoundTrip) {
   ASSERT_TRUE(SaveQuantizedState(*model, path).ok());
 
   torch::manual_seed(99);
-  auto fresh = *models::CreateModel(TinyConfig(), "BertForQuestionAnswering");
+  auto fresh = *models::CreateModel(models::TinyTestConfig(64, 32), "BertForQuestionAnswering");
   fresh->eval();
   ASSERT_TRUE(SaveQuantizedState(*fresh, fp32_path).ok());
   auto loaded = LoadQuantizedState(*fresh, path);

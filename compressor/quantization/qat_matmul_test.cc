@@ -17,6 +17,7 @@
 #include "compressor/quantization/qat.h"
 #include "compressor/quantization/qscheme.h"
 #include "models/auto_model.h"
+#include "models/test_config.h"
 
 namespace {
 
@@ -24,22 +25,9 @@ using compressor::QuantizationConfig;
 using compressor::QuantizedMatMuls;
 using compressor::QuantizedModules;
 
-models::BertConfig TinyConfig() {
-  models::BertConfig config;
-  config.vocab_size = 64;
-  config.hidden_size = 32;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 4;
-  config.intermediate_size = 64;
-  config.max_position_embeddings = 32;
-  config.hidden_dropout_prob = 0.0;
-  config.attention_probs_dropout_prob = 0.0;
-  return config;
-}
-
 std::shared_ptr<models::PreTrainedModel> TinyBert(const std::string& arch, uint64_t seed = 0) {
   torch::manual_seed(seed);
-  models::BertConfig config = TinyConfig();
+  models::BertConfig config = models::TinyTestConfig(64, 32);
   if (arch.rfind("DistilBert", 0) == 0) config.model_type = "distilbert";
   auto model = *models::CreateModel(config, arch);
   model->eval();
