@@ -224,7 +224,7 @@ BertForMaskedLMImpl::BertForMaskedLMImpl(const BertConfig& config)
 
 ModelOutput BertForMaskedLMImpl::forward(const ModelInput& input) {
   ModelOutput out = bert->forward(input);
-  out.logits = cls->predictions->forward(out.last_hidden_state,
+  out.logits = cls->predictions->forward(PredictionRows(out.last_hidden_state, input.prediction_mask),
                                          bert->embeddings->word_embeddings->weight);
   return out;
 }
@@ -243,8 +243,9 @@ BertForPreTrainingImpl::BertForPreTrainingImpl(const BertConfig& config)
 
 ModelOutput BertForPreTrainingImpl::forward(const ModelInput& input) {
   ModelOutput out = bert->forward(input);
-  out.prediction_logits = cls->predictions->forward(
-      out.last_hidden_state, bert->embeddings->word_embeddings->weight);
+  out.prediction_logits =
+      cls->predictions->forward(PredictionRows(out.last_hidden_state, input.prediction_mask),
+                                bert->embeddings->word_embeddings->weight);
   out.seq_relationship_logits = cls->SeqRelationship(out.pooler_output);
   return out;
 }

@@ -223,6 +223,49 @@ TEST(BertModelTest, TiedDecoderFollowsWordEmbeddings) {
   EXPECT_TRUE(at::allclose(after.select(-1, 6), before.select(-1, 6)));
 }
 
+TEST(BertModelTest, PredictionMaskGivesTheFullLogitsRowsAndTheSameLoss) {
+  const ModelInput full_input = PaddedBatch();
+  const at::Tensor labels =
+      at::full(full_input.input_ids.sizes(), kIgnoreIndex, at::kLong).index_put_(
+          {at::tensor(std::vector<int64_t>{0, 1, 1}), at::tensor(std::vector<int64_t>{1, 0, 3})},
+          at::tensor(std::vector<int64_t>{7, 9, 11}));
+  ModelInput masked_input = full_input;
+  masked_input.prediction_mask = labels.ne(kIgnoreIndex);
+  for (const char* architecture : {"BertForPreTraining", "BertForMaskedLM"}) {
+    torch::manual_seed(3);
+    auto model = CreateModel(SmallConfig(), architecture);
+    ASSERT_TRUE(model.ok());
+    (*model)->eval();
+    const ModelOutput full = (*model)->forward(full_input);
+    const ModelOutput rows = (*model)->forward(masked_input);
+    const at::Tensor& full_logits = full.logits.defined() ? full.logits : full.prediction_logits;
+    const at::Tensor& row_logits = rows.logits.defined() ? rows.logits : rows.prediction_logits;
+    ASSERT_EQ(row_logits.sizes(), (std::vector<int64_t>{3, 50})) << architecture;
+    EXPECT_TRUE(at::allclose(row_logits[0], full_logits[0][1], 1e-5, 1e-6)) << architecture;
+    EXPECT_TRUE(at::allclose(row_logits[2], full_logits[1][3], 1e-5, 1e-6)) << architecture;
+    EXPECT_NEAR(MaskedLMLoss(row_logits, labels).item<double>(),
+                MaskedLMLoss(full_logits, labels).item<double>(), 1e-5);
+  }
+  // DistilBERT's head takes the same mask.
+  torch::manual_seed(3);
+  auto distil = CreateModel(SmallConfig("distilbert"), "DistilBertForMaskedLM");
+  ASSERT_TRUE(distil.ok());
+  (*distil)->eval();
+  ModelInput distil_full = full_input;
+  distil_full.token_type_ids = at::Tensor();
+  ModelInput distil_masked = distil_full;
+  distil_masked.prediction_mask = masked_input.prediction_mask;
+  const at::Tensor all = (*distil)->forward(distil_full).logits;
+  const at::Tensor some = (*distil)->forward(distil_masked).logits;
+  ASSERT_EQ(some.size(0), 3);
+  EXPECT_TRUE(at::allclose(some[1], all[1][0], 1e-5, 1e-6));
+  // A mask of the wrong shape is a clear error.
+  masked_input.prediction_mask = at::ones({1, 1}, at::kBool);
+  auto model = CreateModel(SmallConfig(), "BertForMaskedLM");
+  ASSERT_TRUE(model.ok());
+  EXPECT_THROW((*model)->forward(masked_input), c10::Error);
+}
+
 TEST(BertModelTest, InputErrorsAreClearNotCrashes) {
   auto model = CreateModel(SmallConfig(), "BertModel");
   ASSERT_TRUE(model.ok());

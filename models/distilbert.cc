@@ -178,7 +178,8 @@ ModelOutput DistilBertForMaskedLMImpl::forward(const ModelInput& input) {
   ModelOutput out = distilbert->forward(input);
   const at::Tensor transformed = vocab_layer_norm->forward(
       Activation(config().hidden_act,
-                 base::ForwardChild(*this, "vocab_transform", out.last_hidden_state)));
+                 base::ForwardChild(*this, "vocab_transform",
+                                    PredictionRows(out.last_hidden_state, input.prediction_mask))));
   out.logits = at::linear(transformed, distilbert->embeddings->word_embeddings->weight,
                           vocab_projector->bias);
   return out;

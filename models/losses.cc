@@ -5,6 +5,13 @@
 namespace models {
 
 at::Tensor MaskedLMLoss(const at::Tensor& logits, const at::Tensor& labels) {
+  if (logits.dim() == 2) {  // Rows at the predicted positions only (ModelInput::prediction_mask).
+    const at::Tensor targets = labels.masked_select(labels != kIgnoreIndex);
+    TORCH_CHECK(targets.size(0) == logits.size(0), "MaskedLMLoss: ", logits.size(0),
+                " logit rows for ", targets.size(0), " predicted positions of labels ",
+                labels.sizes());
+    return at::cross_entropy_loss(logits, targets, /*weight=*/{}, at::Reduction::Mean);
+  }
   TORCH_CHECK(logits.dim() == 3 && labels.sizes() == logits.sizes().slice(0, 2),
               "MaskedLMLoss: logits ", logits.sizes(), " and labels ", labels.sizes(),
               " do not match");

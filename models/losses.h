@@ -12,7 +12,9 @@ namespace models {
 
 using base::kIgnoreIndex;  // Label id that masked-LM losses ignore (positions not masked).
 
-// Cross-entropy over [b, s, vocab] logits against [b, s] labels, ignoring kIgnoreIndex.
+// Cross-entropy over [b, s, vocab] logits against [b, s] labels, ignoring kIgnoreIndex; or
+// over [n, vocab] rows computed only at the n positions whose label is not kIgnoreIndex
+// (ModelInput::prediction_mask = labels != kIgnoreIndex), which gives the same value.
 at::Tensor MaskedLMLoss(const at::Tensor& logits, const at::Tensor& labels);
 
 // Mean of start and end cross-entropies; positions outside the sequence are clamped to

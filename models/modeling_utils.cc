@@ -89,4 +89,14 @@ void CheckModelInput(const at::Tensor& input_ids, const at::Tensor& token_type_i
   }
 }
 
+at::Tensor PredictionRows(const at::Tensor& hidden, const at::Tensor& prediction_mask) {
+  if (!prediction_mask.defined()) return hidden;
+  TORCH_CHECK(prediction_mask.scalar_type() == at::kBool && hidden.dim() == 3 &&
+                  prediction_mask.sizes() == hidden.sizes().slice(0, 2),
+              "prediction_mask must be a bool [batch, seq] tensor matching the hidden states ",
+              hidden.sizes(), "; got ", prediction_mask.scalar_type(), " ", prediction_mask.sizes());
+  const at::Tensor rows = prediction_mask.reshape({-1}).nonzero().squeeze(1);
+  return hidden.reshape({-1, hidden.size(-1)}).index_select(0, rows);
+}
+
 }  // namespace models

@@ -33,6 +33,11 @@ at::Tensor ExtendedAttentionMask(const at::Tensor& attention_mask);
 // the global torch generator, so seed it for determinism.
 void InitTransformerWeights(torch::nn::Module& module, double initializer_range);
 
+// The rows of hidden [batch, seq, hidden] where ModelInput::prediction_mask is true, as
+// [n, hidden] in row-major order; all of hidden when the mask is undefined. The masked-LM
+// heads transform and project only these rows. A mask of another shape or dtype throws.
+at::Tensor PredictionRows(const at::Tensor& hidden, const at::Tensor& prediction_mask);
+
 // Checks input_ids / token_type_ids / attention_mask shapes and ranges against the config
 // limits, so a bad input gives a one-line error (c10::Error) rather than an index fault.
 void CheckModelInput(const at::Tensor& input_ids, const at::Tensor& token_type_ids,

@@ -25,6 +25,11 @@ struct ModelInput {
   at::Tensor input_ids;       // [batch, seq] int64.
   at::Tensor token_type_ids;  // [batch, seq] int64; undefined means all zeros.
   at::Tensor attention_mask;  // [batch, seq], 1 = real token, 0 = padding; undefined = all 1.
+  // bool [batch, seq]; when defined, masked-LM heads compute vocabulary logits only where it
+  // is true, as rows [n, vocab] in row-major (batch, position) order: the masked positions
+  // of pre-training (Google BERT's masked_lm_positions gather). Undefined = every position,
+  // [batch, seq, vocab], as Hugging Face's heads return them.
+  at::Tensor prediction_mask;
   bool output_hidden_states = false;  // Fill ModelOutput::hidden_states.
   bool output_attentions = false;     // Fill ModelOutput::attentions.
 };
@@ -36,6 +41,7 @@ struct ModelOutput {
   at::Tensor pooler_output;            // [batch, hidden]; models with a pooler.
   at::Tensor logits;                   // MaskedLM [b, s, vocab]; classification [b, labels].
   at::Tensor prediction_logits;        // PreTraining MLM logits [b, s, vocab].
+  // (MLM logits are [n, vocab] instead when ModelInput::prediction_mask is set.)
   at::Tensor seq_relationship_logits;  // PreTraining NSP logits [b, 2].
   at::Tensor start_logits;             // QuestionAnswering [b, s].
   at::Tensor end_logits;               // QuestionAnswering [b, s].

@@ -369,8 +369,11 @@ struct BuiltShot {
   std::string name;  // "pruning", "pruning+distillation", ...
 };
 
+// The teacher runs through the stage's own forward function, so it sees the batch the way
+// the student does (e.g. MLM logits only at the masked positions).
 absl::StatusOr<BuiltShot> BuildShot(const ShotSpec& shot, const std::string& where,
-                                    std::shared_ptr<models::PreTrainedModel> teacher) {
+                                    std::shared_ptr<models::PreTrainedModel> teacher,
+                                    const compressor::ForwardFunction& forward) {
   BuiltShot built;
   std::vector<std::string> kinds;
   for (size_t i = 0; i < shot.components.size(); ++i) {
@@ -386,8 +389,7 @@ absl::StatusOr<BuiltShot> BuildShot(const ShotSpec& shot, const std::string& whe
         return absl::InvalidArgumentError(
             absl::StrCat(at, ": distillation needs the stage's teacher, which is not set"));
       }
-      component = std::make_shared<compressor::Distillation>(spec.distillation, teacher,
-                                                             ForwardBertClass);
+      component = std::make_shared<compressor::Distillation>(spec.distillation, teacher, forward);
     } else if (spec.kind == "quantization") {
       RETURN_IF_ERROR(spec.quantization.Validate(at + ".quantization"));
       component = std::make_shared<compressor::Quantization>(spec.quantization);
@@ -556,7 +558,7 @@ absl::StatusOr<std::vector<std::string>> ProbeShot(const ShotSpec& shot,
         ScopedEvalMode teacher_eval(*teacher);
         const compressor::TensorMap student_out =
             data.task.forward(const_cast<models::PreTrainedModel&>(model), *sample);
-        const compressor::TensorMap teacher_out = ForwardBertClass(*teacher, *sample);
+        const compressor::TensorMap teacher_out = data.task.forward(*teacher, *sample);
         for (const std::string& name : spec.distillation.logit_names) {
           if (!student_out.count(name) || !teacher_out.count(name)) {
             return absl::InvalidArgumentError(absl::StrCat(
@@ -769,7 +771,7 @@ absl::Status Runner::PlanStage(const StageSpec& stage, size_t index) {
     for (size_t s = 0; s < stage.shots.size(); ++s) {
       const ShotSpec& shot = stage.shots[s];
       const std::string shot_where = LocationText(shot.location, absl::StrCat(where, ".shots[", s, "]"));
-      ASSIGN_OR_RETURN(BuiltShot built, BuildShot(shot, shot_where, teacher));
+      ASSIGN_OR_RETURN(BuiltShot built, BuildShot(shot, shot_where, teacher, data.task.forward));
       const compressor::TrainerConfig& training = shot.training ? *shot.training : stage.training;
       const int64_t steps = built.component->needs_training() ? PlannedSteps(training, batches) : 0;
       absl::StrAppend(&plan, "  shot ", s + 1, "/", stage.shots.size(), " (", built.name,
@@ -888,7 +890,7 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
         const ShotSpec& shot = stage.shots[s];
         const std::string shot_where =
             LocationText(shot.location, absl::StrCat(where, ".shots[", s, "]"));
-        ASSIGN_OR_RETURN(BuiltShot built_shot, BuildShot(shot, shot_where, teacher));
+        ASSIGN_OR_RETURN(BuiltShot built_shot, BuildShot(shot, shot_where, teacher, data.task.forward));
         const std::string dir =
             stage.shots.size() == 1 ? checkpoints
                                     : (fs::path(checkpoints) / absl::StrCat("shot-", s + 1)).string();

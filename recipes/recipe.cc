@@ -866,7 +866,8 @@ template <>
 const Fields<MaskedLmConfig>& FieldsOf() {
   using T = MaskedLmConfig;
   static const auto* fields =
-      new Fields<T>{F("max_eval_batches", &T::max_eval_batches), F("eval_epoch", &T::eval_epoch)};
+      new Fields<T>{F("masked_positions_only", &T::masked_positions_only),
+                    F("max_eval_batches", &T::max_eval_batches), F("eval_epoch", &T::eval_epoch)};
   return *fields;
 }
 

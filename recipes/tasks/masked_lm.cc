@@ -39,6 +39,22 @@ bool FindNsp(const compressor::TensorMap& outputs, const compressor::TensorMap& 
 
 }  // namespace
 
+compressor::TensorMap ForwardMaskedLm(torch::nn::Module& model, const compressor::TensorMap& batch,
+                                      const MaskedLmConfig& config) {
+  if (!config.masked_positions_only) return ForwardBertClass(model, batch);
+  auto* bert = dynamic_cast<models::PreTrainedModel*>(&model);
+  TORCH_CHECK(bert != nullptr, "masked LM: the model (", model.name(),
+              ") is not a models::PreTrainedModel");
+  models::ModelInput input = BatchToModelInput(batch, bert->config());
+  input.prediction_mask =
+      RequireTensor(batch, "labels", kTask, "batch").ne(models::kIgnoreIndex);
+  compressor::TensorMap outputs;
+  for (auto& [name, tensor] : bert->forward(input).Named()) {
+    outputs.emplace(std::move(name), std::move(tensor));
+  }
+  return outputs;
+}
+
 absl::StatusOr<std::unique_ptr<LoaderBatchSource>> MaskedLmBatches(
     std::vector<std::string> paths, const tokenizers::Tokenizer* tokenizer,
     datasets::mlm::MlmStreamOptions stream_options, datasets::DataLoaderOptions loader_options) {
@@ -76,14 +92,23 @@ absl::StatusOr<std::map<std::string, double>> EvaluateMaskedLm(torch::nn::Module
       ASSIGN_OR_RETURN(const bool has_batch, dev.Next(&batch));
       if (!has_batch) break;
       ++batches;
-      const compressor::TensorMap outputs = ForwardBertClass(model, batch);
+      const compressor::TensorMap outputs = ForwardMaskedLm(model, batch, config);
       const at::Tensor& logits = MlmLogits(outputs);
       const at::Tensor& labels = RequireTensor(batch, "labels", kTask, "batch");
-      TORCH_CHECK(logits.dim() == 3 && labels.sizes() == logits.sizes().slice(0, 2),
-                  "masked LM: logits of shape ", logits.sizes(), " for labels of shape ",
-                  labels.sizes());
-      const at::Tensor flat_logits = logits.reshape({-1, logits.size(-1)});
-      const at::Tensor flat_labels = labels.reshape({-1});
+      at::Tensor flat_logits, flat_labels;
+      if (logits.dim() == 2) {  // Rows at the predicted positions only.
+        flat_labels = labels.masked_select(labels != models::kIgnoreIndex);
+        TORCH_CHECK(flat_labels.size(0) == logits.size(0), "masked LM: logits of shape ",
+                    logits.sizes(), " for labels of shape ", labels.sizes(), " with ",
+                    flat_labels.size(0), " predicted positions (a masked-LM head is needed)");
+        flat_logits = logits;
+      } else {
+        TORCH_CHECK(logits.dim() == 3 && labels.sizes() == logits.sizes().slice(0, 2),
+                    "masked LM: logits of shape ", logits.sizes(), " for labels of shape ",
+                    labels.sizes());
+        flat_logits = logits.reshape({-1, logits.size(-1)});
+        flat_labels = labels.reshape({-1});
+      }
       const at::Tensor predicted = flat_labels != models::kIgnoreIndex;
       mlm_loss_sum += at::cross_entropy_loss(flat_logits, flat_labels, /*weight=*/{},
                                              at::Reduction::Sum, models::kIgnoreIndex)
@@ -117,7 +142,9 @@ absl::StatusOr<std::map<std::string, double>> EvaluateMaskedLm(torch::nn::Module
 compressor::TaskFunctions MaskedLmTask(std::shared_ptr<LoaderBatchSource> dev,
                                        MaskedLmConfig config) {
   compressor::TaskFunctions task;
-  task.forward = ForwardBertClass;
+  task.forward = [config](torch::nn::Module& model, const compressor::TensorMap& batch) {
+    return ForwardMaskedLm(model, batch, config);
+  };
   task.loss = MaskedLmLoss;
   if (dev != nullptr) {
     task.evaluate = [dev = std::move(dev), config](
