@@ -97,15 +97,20 @@ recipes::RunSummary* PruneOnceForAllQuickTest::run_ = nullptr;
 TEST_F(PruneOnceForAllQuickTest, ProducesTheTableWithEveryRow) {
   ASSERT_FALSE(run_->results_json.empty());
   const Json results = ReadJson(run_->results_json);
-  const std::vector<std::string> expected = {"dense", "85%", "90%", "85% + QAT (INT8)",
-                                             "90% + QAT (INT8)"};
+  const std::vector<std::string> expected = {"dense",
+                                             "85%",
+                                             "90%",
+                                             "85% + QAT (INT8)",
+                                             "90% + QAT (INT8)",
+                                             "85% downstream pruning",
+                                             "90% downstream pruning"};
   ASSERT_EQ(results["rows"].size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
     const Json& row = results["rows"][i];
     EXPECT_EQ(row["name"], expected[i]);
     EXPECT_TRUE(row["groups"].contains("qa")) << expected[i];
     EXPECT_TRUE(row["groups"].contains("genre")) << expected[i];
-    EXPECT_TRUE(row.contains("paper")) << expected[i];
+    if (i < 5) EXPECT_TRUE(row.contains("paper")) << expected[i];
   }
   EXPECT_EQ(results["stages"].size(), recipe_->stages.size());
   EXPECT_TRUE(fs::exists(run_->results_md));
@@ -126,13 +131,20 @@ TEST_F(PruneOnceForAllQuickTest, SparsityTargetsAreMet) {
   for (const char* stage : {"qa_90", "qa_90_qat", "genre_90", "genre_90_qat"}) {
     EXPECT_NEAR(Stage(stage).sparsity, 0.90, 0.005) << stage;
   }
+  // Downstream pruning reaches its target within the stage (end_step is inside the run).
+  for (const char* stage : {"qa_gmp_85", "genre_gmp_85"}) {
+    EXPECT_NEAR(Stage(stage).sparsity, 0.85, 0.005) << stage;
+  }
+  for (const char* stage : {"qa_gmp_90", "genre_gmp_90"}) {
+    EXPECT_NEAR(Stage(stage).sparsity, 0.90, 0.005) << stage;
+  }
 }
 
 TEST_F(PruneOnceForAllQuickTest, QatRowsRunInt8Layers) {
   const Json results = ReadJson(run_->results_json);
   for (size_t row = 0; row < results["rows"].size(); ++row) {
     for (const auto& [group, g] : results["rows"][row]["groups"].items()) {
-      const bool int8 = row >= 3;
+      const bool int8 = row == 3 || row == 4;  // The QAT rows.
       EXPECT_EQ(g["int8"].get<bool>(), int8) << row << " " << group;
       // Every Linear of the QAT models: 6 per layer, plus the head (QA) or pooler +
       // classifier (genre).
@@ -202,7 +214,7 @@ TEST_F(PruneOnceForAllQuickTest, ResumeSkipsFinishedStages) {
   EXPECT_EQ(fs::last_write_time(out / "teacher/model/model.safetensors"), teacher_model);
   EXPECT_TRUE(fs::exists(out / "qa_90_qat" / "result.json"));
   const Json results = ReadJson(resumed->results_json);
-  EXPECT_EQ(results["rows"].size(), 5u);
+  EXPECT_EQ(results["rows"].size(), 7u);
   EXPECT_TRUE(results["rows"][4]["groups"]["qa"]["int8"].get<bool>());
 }
 
