@@ -148,14 +148,15 @@ std::string WhatThisRunShows(const Json& rows, const std::vector<std::string>& g
         const bool reaches = ci && ci->lo <= majority;
         if (near || reaches) {
           sentences.push_back(absl::StrFormat(
-              "%s: the %s baseline's %s %.2f%s is %s the majority-class rate %.2f (always "
-              "predicting the most frequent dev label), so it is close to chance and its "
+              "%s: the %s baseline is close to chance: its %s %.2f%s against a majority-class "
+              "rate (always predicting the most frequent dev label) of %.2f%s, so its "
               "retention ratios say little.",
               group, baseline_row, metric, value * points,
               ci ? " " + IntervalText({ci->lo * points, ci->hi * points}, 2) : "",
-              reaches ? "within reach of" : absl::StrFormat("less than %.0f points above",
-                                                            kNearChancePoints),
-              majority * points));
+              majority * points,
+              reaches ? ", which its interval reaches"
+                      : absl::StrFormat(", less than %.0f points under the %s", kNearChancePoints,
+                                        metric)));
         } else {
           sentences.push_back(absl::StrFormat(
               "%s: the %s baseline's %s %.2f is %.2f points above the majority-class rate %.2f.",
