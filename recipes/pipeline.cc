@@ -47,6 +47,7 @@
 #include "recipes/stage_model.h"
 #include "recipes/tasks/classification.h"
 #include "recipes/tasks/masked_lm.h"
+#include "recipes/tasks/example_scores.h"
 #include "recipes/tasks/model_io.h"
 #include "recipes/tasks/question_answering.h"
 
@@ -98,6 +99,7 @@ struct StageData {
   std::shared_ptr<const void> keep_alive;          // Splits the lambdas below read.
   std::unique_ptr<compressor::BatchSource> train;  // Null without train files.
   compressor::TaskFunctions task;                  // forward, loss, evaluate (when eval data).
+  ScoredEvaluateFunction scored_evaluate;          // evaluate + per-example scores (QA, cls.).
   std::string metric;                              // The stage's judging metric.
   std::string description;                         // For the plan and logs.
   int64_t train_examples = 0;
@@ -269,6 +271,7 @@ absl::StatusOr<StageData> BuildStageData(const StageSpec& stage, const models::B
       data.train_examples = static_cast<int64_t>(train_split->data.examples.size());
     }
     data.task = QuestionAnsweringTask(eval, task.qa_eval);
+    if (eval != nullptr) data.scored_evaluate = QuestionAnsweringScoredEvaluate(eval, task.qa_eval);
     data.keep_alive = std::make_shared<std::pair<std::shared_ptr<const SquadSplit>,
                                                  std::shared_ptr<const SquadSplit>>>(eval,
                                                                                      train_split);
@@ -307,6 +310,9 @@ absl::StatusOr<StageData> BuildStageData(const StageSpec& stage, const models::B
       data.eval_examples = static_cast<int64_t>(eval->data().examples.size());
     }
     ASSIGN_OR_RETURN(data.task, ClassificationTask(config, eval, task.classification_eval));
+    if (eval != nullptr) {
+      data.scored_evaluate = ClassificationScoredEvaluate(eval, task.classification_eval);
+    }
     data.keep_alive =
         std::make_shared<std::pair<std::shared_ptr<const ClassificationSplit>,
                                    std::shared_ptr<const ClassificationSplit>>>(eval, train_split);
@@ -675,8 +681,9 @@ class Runner {
   absl::StatusOr<BuiltModel> Model(const ModelSpec& spec);
   absl::StatusOr<StageResult> RunStage(const StageSpec& stage, size_t index);
   absl::Status PlanStage(const StageSpec& stage, size_t index);
+  // With `examples`, also the per-example scores where the task has them (one evaluation).
   absl::StatusOr<Metrics> Evaluate(const StageData& data, torch::nn::Module& model,
-                                   const std::string& what);
+                                   const std::string& what, ExampleScores* examples = nullptr);
   // Data-parallel: waits for every rank (a no-op in one process).
   absl::Status Barrier(const std::string& what) {
     return group_ == nullptr ? absl::OkStatus() : group_->Barrier(what);
@@ -722,10 +729,21 @@ absl::StatusOr<BuiltModel> Runner::Model(const ModelSpec& spec) {
 }
 
 absl::StatusOr<Metrics> Runner::Evaluate(const StageData& data, torch::nn::Module& model,
-                                         const std::string& what) {
+                                         const std::string& what, ExampleScores* examples) {
   if (!data.task.evaluate) return Metrics{};
   const auto start = Clock::now();
-  absl::StatusOr<Metrics> metrics = data.task.evaluate(model);
+  absl::StatusOr<Metrics> metrics;
+  if (examples != nullptr && data.scored_evaluate) {
+    absl::StatusOr<ScoredEvaluation> scored = data.scored_evaluate(model);
+    if (scored.ok()) {
+      metrics = std::move(scored->metrics);
+      *examples = std::move(scored->examples);
+    } else {
+      metrics = scored.status();
+    }
+  } else {
+    metrics = data.task.evaluate(model);
+  }
   if (!metrics.ok()) return Prefixed(metrics.status(), what);
   Progress(absl::StrFormat("  %s: %s (%.1f s)", what, FormatMetrics(*metrics), SecondsSince(start)));
   return metrics;
@@ -967,8 +985,9 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
   model.reset();
   const LinearSparsity sparsity = MeasureLinearSparsity(*saved.model);
   const int64_t int8_linears = CountInt8Linears(*saved.model);
+  ExampleScores examples;
   if (stage.evaluate) {
-    ASSIGN_OR_RETURN(result.metrics_after, Evaluate(data, *saved.model, "after"));
+    ASSIGN_OR_RETURN(result.metrics_after, Evaluate(data, *saved.model, "after", &examples));
   }
   result.model_dir = model_dir;
   result.int8 = int8_linears > 0;
@@ -997,8 +1016,13 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
                {"metrics_after", MetricsJson(result.metrics_after)},
                {"training", training_json},
                {"shots", shots_json}};
-  // Written last: its presence marks the stage finished.
+  // Written last: its presence marks the stage finished. The per-example scores go first, so
+  // a finished stage always has the ones of its own evaluation (the report's bootstrap).
   if (main_) {
+    if (!examples.empty()) {
+      RETURN_IF_ERROR(base::WriteStringToFileAtomically(
+          (fs::path(stage_dir) / kEvalScoresFile).string(), ExampleScoresToJson(examples)));
+    }
     RETURN_IF_ERROR(base::WriteStringToFileAtomically(
         (fs::path(stage_dir) / "result.json").string(), json.dump(2) + "\n"));
   }
@@ -1085,6 +1109,7 @@ absl::StatusOr<RunSummary> Runner::Run() {
     if (!options_.resume && main_) {
       // A fresh run: nothing of an earlier run of this stage may leak in.
       RemovePath(stage_dir / "result.json");
+      RemovePath(stage_dir / kEvalScoresFile);
       RemovePath(stage_dir / "checkpoints");
       RemovePath(stage_dir / "model");
     }

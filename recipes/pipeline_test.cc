@@ -16,6 +16,7 @@
 
 #include "models/bert_config.h"
 #include "models/test_config.h"
+#include "recipes/report.h"
 #include "recipes/stage_model.h"
 
 namespace recipes {
@@ -323,6 +324,62 @@ TEST(PipelineTest, RunsTheStageChainResumesAndReports) {
   std::stringstream svg_text;
   svg_text << svg.rdbuf();
   EXPECT_NE(svg_text.str().find("<polyline"), std::string::npos);
+
+  // Per-example scores beside each evaluated stage's result, and the intervals built on them.
+  for (const char* stage : {"qa_dense", "qa_50", "qa_50_int8", "genre_dense"}) {
+    EXPECT_TRUE(fs::exists(out + "/" + stage + "/eval_scores.json")) << stage;
+  }
+  const Json qa_scores = ReadJson(out + "/qa_dense/eval_scores.json");
+  EXPECT_EQ(qa_scores["ids"].size(), 10u);
+  EXPECT_EQ(qa_scores["scores"]["f1"].size(), 10u);
+  auto contains = [](const Json& ci, double value) {
+    return ci.is_array() && ci[0].get<double>() <= value + 1e-12 &&
+           value <= ci[1].get<double>() + 1e-12;
+  };
+  for (size_t r = 0; r < results["rows"].size(); ++r) {
+    for (const auto& [group, g] : results["rows"][r]["groups"].items()) {
+      const std::string metric = g["metric"].get<std::string>();
+      ASSERT_TRUE(g.contains("metric_ci95")) << r << " " << group;
+      ASSERT_TRUE(g.contains("retention_ci95")) << r << " " << group;
+      EXPECT_TRUE(contains(g["metric_ci95"], g["metrics"][metric].get<double>()))
+          << r << " " << group << " " << g["metric_ci95"];
+      // Null only where the baseline can resample to 0 (a weak tiny model).
+      if (!g["retention_ci95"].is_null()) {
+        EXPECT_TRUE(contains(g["retention_ci95"], g["retention"][metric].get<double>()))
+            << r << " " << group << " " << g["retention_ci95"];
+      }
+      EXPECT_GT(g["encoder_linear"]["dense_fp32_bytes"].get<int64_t>(), 0);
+    }
+  }
+  // Paired: the baseline against itself resamples to exactly 1 every time.
+  EXPECT_EQ(dense["groups"]["genre"]["retention_ci95"], Json::array({1.0, 1.0}));
+  EXPECT_TRUE(results["rows"][0]["groups"]["genre"]["majority_rate"].is_number());
+  EXPECT_EQ(results["rows"][2]["groups"]["qa"]["fp32_row"], "50%");
+  // 50% sparse: 4 B per weight dense vs 0.5 + 0.125 B sparse INT8, about 6.4x.
+  EXPECT_NEAR(results["rows"][1]["groups"]["qa"]["encoder_linear"]["ratio"].get<double>(), 6.4,
+              0.3);
+  std::ifstream md_file(out + "/results.md");
+  std::stringstream md;
+  md << md_file.rdbuf();
+  EXPECT_NE(md.str().find("## What this run shows"), std::string::npos);
+  EXPECT_NE(md.str().find("50% + QAT (INT8), qa: F1 "), std::string::npos) << md.str();
+  EXPECT_NE(md.str().find("for its fp32 row 50%"), std::string::npos) << md.str();
+  EXPECT_NE(md.str().find("50%, qa (50.0% sparse): F1 retention"), std::string::npos) << md.str();
+  EXPECT_NE(md.str().find("paper's \"40x\" compression counts BERT-Large's encoder"),
+            std::string::npos);
+  EXPECT_EQ(results["what_this_run_shows"].get<std::string>().empty(), false);
+  std::ifstream retention_svg(out + "/plots/retention_vs_sparsity.svg");
+  std::stringstream retention_text;
+  retention_text << retention_svg.rdbuf();
+  EXPECT_NE(retention_text.str().find("error-bar"), std::string::npos);
+
+  // An older run without per-example scores: the report still builds, without intervals there.
+  fs::remove(out + "/qa_50/eval_scores.json");
+  absl::StatusOr<ReportFiles> old = WriteReport(recipe, out, /*progress=*/false);
+  ASSERT_TRUE(old.ok()) << old.status();
+  const Json old_results = ReadJson(old->results_json);
+  EXPECT_TRUE(old_results["rows"][1]["groups"]["qa"]["retention_ci95"].is_null());
+  EXPECT_TRUE(old_results["rows"][1]["groups"]["qa"]["metric_ci95"].is_null());
 
   // Interrupted after qa_50: the finished stages are skipped, the rest run again.
   fs::remove(out + "/qa_50_int8/result.json");

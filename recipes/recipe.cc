@@ -1062,6 +1062,8 @@ const Fields<ReportSpec>& FieldsOf() {
       F("latency_batch_size", &T::latency_batch_size),
       F("latency_seq_length", &T::latency_seq_length),
       F("latency_iterations", &T::latency_iterations),
+      F("bootstrap_resamples", &T::bootstrap_resamples),
+      F("bootstrap_seed", &T::bootstrap_seed),
   };
   return *fields;
 }
@@ -1710,6 +1712,11 @@ absl::Status CheckReport(const Ctx& ctx, const Value& root, const Recipe& recipe
       return ValueError(ctx, At(rv, name), JoinKey("report", name),
                         absl::StrCat("must be at least 1, got ", value));
     }
+  }
+  if (report.bootstrap_resamples < 0) {
+    return ValueError(ctx, At(rv, "bootstrap_resamples"), "report.bootstrap_resamples",
+                      absl::StrCat("must be 0 (no intervals) or more, got ",
+                                   report.bootstrap_resamples));
   }
   return absl::OkStatus();
 }

@@ -166,6 +166,9 @@ struct ReportSpec {
   int64_t latency_batch_size = 1;
   int64_t latency_seq_length = 128;
   int64_t latency_iterations = 20;
+  // Paired bootstrap resamples of the dev examples for the 95% intervals (0: none).
+  int64_t bootstrap_resamples = 1000;
+  uint64_t bootstrap_seed = 1;  // Fixed, so a report's intervals are reproducible.
 };
 
 struct Recipe {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <system_error>
 #include <utility>
@@ -24,8 +25,10 @@
 #include "compressor/deploy/latency.h"
 #include "models/pretrained_model.h"
 #include <nlohmann/json.hpp>
+#include "recipes/report_stats.h"
 #include "recipes/stage_model.h"
 #include "recipes/svg_plot.h"
+#include "recipes/tasks/example_scores.h"
 
 namespace recipes {
 
@@ -175,6 +178,127 @@ std::string RenderTable(const std::vector<std::vector<std::string>>& rows, bool 
   return out;
 }
 
+// A stage's eval_scores.json, when it exists and belongs to its result.json: the mean of each
+// score equals the stored metric (a file left from another run does not). Old runs have none.
+std::optional<ExampleScores> ReadExampleScores(const std::string& stage_dir, const Json& result) {
+  const std::string path = (fs::path(stage_dir) / kEvalScoresFile).string();
+  absl::StatusOr<std::string> text = base::ReadFileToString(path);
+  if (!text.ok()) return std::nullopt;
+  absl::StatusOr<ExampleScores> scores = ParseExampleScores(*text, path);
+  if (!scores.ok() || scores->empty()) return std::nullopt;
+  const Json metrics = result.value("metrics_after", Json::object());
+  for (const auto& [key, values] : scores->scores) {
+    double sum = 0;
+    for (double value : values) sum += value;
+    const double metric = Number(metrics, key);
+    if (!(std::fabs(sum / values.size() - metric) <= 1e-6 * std::max(1.0, std::fabs(metric)))) {
+      return std::nullopt;
+    }
+  }
+  return *std::move(scores);
+}
+
+Json IntervalJson(const std::optional<Interval>& ci) {
+  return ci ? Json::array({ci->lo, ci->hi}) : Json(nullptr);
+}
+
+// Per metric key with per-example scores: {"metric": [lo, hi], "retention": [lo, hi]} (null
+// where not computable), the retention resampled paired with the baseline's scores.
+Json Intervals(const ExampleScores* row, const ExampleScores* base, const BootstrapOptions& options) {
+  Json out = Json::object();
+  if (row == nullptr || options.resamples < 1) return out;
+  for (const auto& [key, values] : row->scores) {
+    std::optional<Interval> retention;
+    if (base != nullptr && base->scores.count(key)) {
+      // Aligned to the row's order, so the same indices pick the same questions in both.
+      if (std::optional<std::vector<double>> base_values =
+              AlignToIds(base->ids, base->scores.at(key), row->ids)) {
+        retention = PairedBootstrapRatioCi(values, *base_values, options);
+      }
+    }
+    out[key] = {{"metric", IntervalJson(BootstrapMeanCi(values, options))},
+                {"retention", IntervalJson(retention)}};
+  }
+  return out;
+}
+
+// The share of the most frequent label: the accuracy of always predicting it.
+double MajorityRate(const std::vector<int64_t>& labels) {
+  if (labels.empty()) return std::nan("");
+  std::map<int64_t, int64_t> counts;
+  int64_t most = 0;
+  for (int64_t label : labels) most = std::max(most, ++counts[label]);
+  return double(most) / double(labels.size());
+}
+
+// Bytes of the prunable (encoder) Linear weights from the stage's nonzero counts: dense fp32
+// against the compact sparse INT8 form compressor/deploy/sparse_format.h stores (1-bit keep
+// mask, int8 nonzero values, an fp32 scale per layer; biases, fp32 in both, left out).
+constexpr char kEncoderBytesFormula[] =
+    "dense = 4 B x weights; sparse INT8 = 1 B x nonzeros (int8 values) + ceil(weights / 8) B "
+    "(1-bit keep mask, as compressor/deploy/sparse_format.h stores it) + 4 B per layer "
+    "(per-tensor fp32 weight scale), from each saved model's measured nonzero counts";
+Json EncoderLinearBytes(const Json& result) {
+  const int64_t weights = result.value("linear_weights", int64_t{0});
+  const int64_t zeros = result.value("zero_weights", int64_t{0});
+  const int64_t layers = result.value("prunable_linears", int64_t{0});
+  if (weights <= 0) return nullptr;
+  const int64_t dense = 4 * weights;
+  const int64_t sparse = (weights - zeros) + (weights + 7) / 8 + 4 * layers;
+  return {{"weights", weights},          {"nonzeros", weights - zeros},
+          {"layers", layers},            {"dense_fp32_bytes", dense},
+          {"sparse_int8_bytes", sparse}, {"ratio", double(dense) / double(sparse)}};
+}
+
+// The paper's retention to hold this group's judging metric against: SQuAD F1 for QA, MNLI-m
+// accuracy for classification (another task: the nearest published figure). Null otherwise.
+Json PaperRetention(const std::string& task, const std::string& metric,
+                    const std::string& paper_row) {
+  const PaperRow* paper = FindPaperRow(paper_row);
+  const PaperRow& dense = PaperRows()[0];
+  if (paper == nullptr) return nullptr;
+  double value = std::nan("");
+  std::string what;
+  if (task == "question_answering" && metric == "f1") {
+    value = paper->squad_f1 / dense.squad_f1;
+    what = paper_row + " SQuAD v1.1 F1";
+  } else if (task == "classification" && metric == "accuracy") {
+    value = paper->mnli_m / dense.mnli_m;
+    what = paper_row + " MNLI-m accuracy, another task";
+  }
+  if (!std::isfinite(value)) return nullptr;
+  return {{"value", value}, {"what", what}};
+}
+
+// For an INT8 row's stage: the fp32 row it was quantized from, found by following the
+// stages' from_stage chain to a stage some fp32 row shows in the same group. "" if none.
+std::string Fp32RowOf(const Recipe& recipe, const std::string& group, const std::string& stage,
+                      const std::map<std::string, Json>& results) {
+  std::map<std::string, std::string> fp32_row_of_stage;
+  for (const ReportRow& row : recipe.report->rows) {
+    auto it = row.stages.find(group);
+    if (it == row.stages.end() || !results.count(it->second)) continue;
+    if (!results.at(it->second).value("int8", false)) fp32_row_of_stage[it->second] = row.name;
+  }
+  std::string current = stage;
+  for (size_t hops = 0; hops < recipe.stages.size(); ++hops) {
+    const StageSpec* spec = nullptr;
+    for (const StageSpec& candidate : recipe.stages) {
+      if (candidate.name == current) spec = &candidate;
+    }
+    if (spec == nullptr || spec->model.from_stage.empty()) return "";
+    current = spec->model.from_stage;
+    if (auto it = fp32_row_of_stage.find(current); it != fp32_row_of_stage.end()) return it->second;
+  }
+  return "";
+}
+
+std::string WithInterval(const std::string& value, const Json& ci, double scale, int decimals) {
+  if (!ci.is_array() || ci.size() != 2) return value;
+  return absl::StrCat(value, " [", Fixed(ci[0].get<double>() * scale, decimals), ", ",
+                      Fixed(ci[1].get<double>() * scale, decimals), "]");
+}
+
 }  // namespace
 
 absl::StatusOr<ModelLatency> MeasureLatencyMs(const std::string& model_dir, int64_t batch,
@@ -221,6 +345,7 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
   const ReportSpec& spec = *recipe.report;
   // Every finished stage's result.
   std::map<std::string, Json> results;
+  std::map<std::string, ExampleScores> example_scores;  // Stages with eval_scores.json.
   Json stages_json = Json::object();
   double total_seconds = 0;
   for (const StageSpec& stage : recipe.stages) {
@@ -231,6 +356,10 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
     if (!json.is_object()) return absl::InvalidArgumentError(absl::StrCat(path, ": not JSON"));
     total_seconds += json.value("seconds", 0.0);
     stages_json[stage.name] = json;
+    if (std::optional<ExampleScores> scores =
+            ReadExampleScores((fs::path(output_dir) / stage.name).string(), json)) {
+      example_scores[stage.name] = *std::move(scores);
+    }
     results[stage.name] = std::move(json);
   }
   // Column groups in order of first appearance.
@@ -256,6 +385,9 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
     return absl::InvalidArgumentError(
         absl::StrCat("report baseline_row '", spec.baseline_row, "' names no row"));
   }
+  BootstrapOptions bootstrap;
+  bootstrap.resamples = spec.bootstrap_resamples;
+  bootstrap.seed = spec.bootstrap_seed;
   auto value_of = [&](const ReportRow& row, const std::string& group, const std::string& key) {
     auto it = row.stages.find(group);
     if (it == row.stages.end()) return std::nan("");
@@ -299,6 +431,27 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
                             {"model_bytes", ModelBytesOnDisk(model_dir)},
                             {"latency_ms_p50", latency[model_dir].p50_ms},
                             {"linear_kernels", latency[model_dir].kernels}};
+      Json& g = groups_json[group];
+      const std::string metric = g["metric"].get<std::string>();
+      auto scores_of = [&](const std::string& name) -> const ExampleScores* {
+        auto it = example_scores.find(name);
+        return it == example_scores.end() ? nullptr : &it->second;
+      };
+      const ExampleScores* base_scores = nullptr;
+      if (baseline != nullptr && baseline->stages.count(group)) {
+        base_scores = scores_of(baseline->stages.at(group));
+      }
+      g["ci95"] = Intervals(scores_of(stage), base_scores, bootstrap);
+      const Json no_interval = {{"metric", nullptr}, {"retention", nullptr}};
+      const Json& own = g["ci95"].contains(metric) ? g["ci95"][metric] : no_interval;
+      g["metric_ci95"] = own["metric"];
+      g["retention_ci95"] = own["retention"];
+      if (const ExampleScores* scores = scores_of(stage); scores && !scores->labels.empty()) {
+        g["majority_rate"] = MajorityRate(scores->labels);
+      }
+      g["encoder_linear"] = EncoderLinearBytes(result);
+      g["paper_retention"] = PaperRetention(g["task"].get<std::string>(), metric, row.paper_row);
+      if (g["int8"].get<bool>()) g["fp32_row"] = Fp32RowOf(recipe, group, stage, results);
     }
     row_json["groups"] = groups_json;
     if (const PaperRow* paper = FindPaperRow(row.paper_row)) {
@@ -326,7 +479,7 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
     for (const ShownMetric& metric : shown[group]) {
       accuracy[0].push_back(absl::StrCat(group, " ", metric.label));
     }
-    accuracy[0].push_back(absl::StrCat(group, " ret."));
+    accuracy[0].push_back(absl::StrCat(group, " ret. [95% CI]"));
     for (const char* column : {"sparsity", "size MB", "ms p50", "INT8 lin.", "kernels"}) {
       efficiency[0].push_back(absl::StrCat(group, " ", column));
     }
@@ -348,9 +501,15 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
       }
       const Json& g = row_json["groups"][group];
       for (const ShownMetric& metric : shown[group]) {
-        acc.push_back(Fixed(Number(g["metrics"], metric.key) * metric.scale, 2));
+        std::string cell = Fixed(Number(g["metrics"], metric.key) * metric.scale, 2);
+        // The judging metric carries its interval (the others' are in results.json).
+        if (metric.key == g.value("metric", "")) {
+          cell = WithInterval(cell, g["metric_ci95"], metric.scale, 2);
+        }
+        acc.push_back(cell);
       }
-      acc.push_back(Fixed(Number(g["retention"], g.value("metric", "")), 4));
+      acc.push_back(WithInterval(Fixed(Number(g["retention"], g.value("metric", "")), 3),
+                                 g["retention_ci95"], 1.0, 3));
       eff.push_back(Fixed(100.0 * g.value("sparsity", 0.0), 2) + "%");
       eff.push_back(Fixed(g.value("model_bytes", 0) / 1e6, 2));
       eff.push_back(Fixed(g.value("latency_ms_p50", 0.0), 2));
@@ -372,6 +531,27 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
     accuracy.push_back(acc);
     efficiency.push_back(eff);
   }
+  // The headline size figure, per row and group.
+  std::vector<std::vector<std::string>> encoder = {
+      {"Model", "group", "Linear weights", "nonzeros", "dense fp32 MB", "sparse INT8 MB", "ratio"}};
+  for (size_t r = 0; r < spec.rows.size(); ++r) {
+    for (const std::string& group : groups) {
+      if (!rows_json[r]["groups"].contains(group)) continue;
+      const Json& size = rows_json[r]["groups"][group]["encoder_linear"];
+      if (!size.is_object()) continue;
+      encoder.push_back({spec.rows[r].name, group, absl::StrCat(size["weights"].get<int64_t>()),
+                         absl::StrCat(size["nonzeros"].get<int64_t>()),
+                         Fixed(size["dense_fp32_bytes"].get<double>() / 1e6, 3),
+                         Fixed(size["sparse_int8_bytes"].get<double>() / 1e6, 3),
+                         Fixed(size["ratio"].get<double>(), 2) + "x"});
+    }
+  }
+  const std::string encoder_note = absl::StrFormat(
+      "Encoder Linear weights (the Linears Prune Once for All prunes: embeddings, heads and "
+      "pooler excluded), computed by formula, not from a written file: %s. At 90%% sparsity "
+      "the formula gives 4 / (0.1 + 0.125) = %.1fx whatever the model's size. The paper's "
+      "\"40x\" compression counts BERT-Large's encoder, not the model of this run.",
+      kEncoderBytesFormula, 4.0 / (0.1 + 0.125));
   const std::string title = spec.title.empty() ? recipe.name : spec.title;
   const std::string latency_note = absl::StrFormat(
       "Latency: p50 of %d forward passes (after 3 warm-up) of the saved model (fp32 safetensors, "
@@ -382,10 +562,23 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
       "metric / the '%s' row's. Size: the weight file on disk.",
       spec.latency_iterations, spec.latency_batch_size, spec.latency_seq_length,
       at::get_num_threads(), spec.baseline_row);
+  const std::string interval_note =
+      spec.bootstrap_resamples > 0
+          ? absl::StrFormat(
+                "Intervals: 95%% percentile bootstrap over the dev examples (QA by question), "
+                "%d resamples, seed %d; a retention's resamples are paired (the same examples "
+                "for the row and the '%s' row). Rows whose stages have no %s (older runs), or "
+                "whose baseline can resample to 0, have none.",
+                spec.bootstrap_resamples, spec.bootstrap_seed, spec.baseline_row,
+                kEvalScoresFile)
+          : std::string("Intervals: off (report.bootstrap_resamples is 0).");
+  const std::string shows = WhatThisRunShows(rows_json, groups, spec.baseline_row);
   ReportFiles files;
   files.table = absl::StrCat("\n", title, "\n\n", RenderTable(accuracy, false), "\n",
-                             RenderTable(efficiency, false), "\n", latency_note, "\nPaper: ",
-                             kPaperSource, "\n");
+                             RenderTable(efficiency, false), "\n", RenderTable(encoder, false),
+                             "\n", latency_note, "\n", interval_note, "\n", encoder_note,
+                             "\nPaper: ", kPaperSource, "\n\nWhat this run shows: ", shows,
+                             "\n");
 
   // Plots.
   const fs::path plots_dir = fs::path(output_dir) / "plots";
@@ -413,8 +606,9 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
   }
   SvgChart metric_chart = Chart("Task metric vs measured sparsity",
                                 "sparsity of the Linear weights (%)", "metric (%: EM/F1, accuracy)");
-  SvgChart retention_chart = Chart("Retention vs sparsity: this run and the paper's BERT-Base",
-                                   "sparsity of the Linear weights (%)", "metric / dense metric");
+  SvgChart retention_chart =
+      Chart("Retention vs sparsity: this run (95% CI) and the paper's BERT-Base",
+            "sparsity of the Linear weights (%)", "metric / dense metric");
   for (const std::string& group : groups) {
     for (bool int8 : {false, true}) {
       std::map<std::string, SvgSeries> by_metric;
@@ -425,6 +619,11 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
         if (g.value("int8", false) != int8) continue;
         const double x = 100.0 * g.value("sparsity", 0.0);
         for (const ShownMetric& metric : shown[group]) {
+          std::pair<double, double> interval(std::nan(""), std::nan(""));
+          if (g["ci95"].contains(metric.key) && g["ci95"][metric.key]["retention"].is_array()) {
+            const Json& ci = g["ci95"][metric.key]["retention"];
+            interval = {ci[0].get<double>(), ci[1].get<double>()};
+          }
           const std::string name =
               absl::StrCat(group, " ", metric.label.substr(0, metric.label.find(' ')),
                            int8 ? " INT8" : "");
@@ -434,6 +633,7 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
           retention_by_metric[name].name = name;
           retention_by_metric[name].markers = true;
           retention_by_metric[name].points.emplace_back(x, Number(g["retention"], metric.key));
+          retention_by_metric[name].y_intervals.push_back(interval);
         }
       }
       for (auto& [name, series] : by_metric) {
@@ -441,7 +641,19 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
         if (!series.points.empty()) metric_chart.series.push_back(series);
       }
       for (auto& [name, series] : retention_by_metric) {
-        std::sort(series.points.begin(), series.points.end());
+        // Sorted by sparsity with each point's interval.
+        std::vector<std::pair<std::pair<double, double>, std::pair<double, double>>> sorted;
+        for (size_t i = 0; i < series.points.size(); ++i) {
+          sorted.emplace_back(series.points[i], series.y_intervals[i]);
+        }
+        std::sort(sorted.begin(), sorted.end(),
+                  [](const auto& a, const auto& b) { return a.first < b.first; });
+        series.points.clear();
+        series.y_intervals.clear();
+        for (const auto& [point, interval] : sorted) {
+          series.points.push_back(point);
+          series.y_intervals.push_back(interval);
+        }
         if (!series.points.empty()) retention_chart.series.push_back(series);
       }
     }
@@ -472,6 +684,12 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
                             {"threads", at::get_num_threads()}}},
                {"baseline_row", spec.baseline_row},
                {"paper_source", kPaperSource},
+               {"bootstrap", {{"resamples", spec.bootstrap_resamples},
+                              {"seed", spec.bootstrap_seed},
+                              {"level", bootstrap.level},
+                              {"method", "percentile; retention paired with the baseline row"}}},
+               {"encoder_bytes_formula", kEncoderBytesFormula},
+               {"what_this_run_shows", shows},
                {"rows", rows_json},
                {"stages", stages_json},
                {"plots", files.plots}};
@@ -482,9 +700,13 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
                                 output_dir, "`; stages took ", Fixed(total_seconds / 60.0, 1),
                                 " min in total.\n\n## Accuracy\n\n", RenderTable(accuracy, true),
                                 "\n## Size and speed\n\n", RenderTable(efficiency, true), "\n",
-                                latency_note, "\n\nPaper figures: ", kPaperSource,
+                                latency_note, "\n\n", interval_note, "\n\nPaper figures: ",
+                                kPaperSource,
                                 ". Retention ratios (sparse / dense) are what a scaled-down "
-                                "reproduction can compare.\n\n## Stages\n\n");
+                                "reproduction can compare.\n\n## Encoder size\n\n",
+                                RenderTable(encoder, true), "\n", encoder_note,
+                                "\n\n## What this run shows\n\n", shows,
+                                "\n\n## Stages\n\n");
   std::vector<std::vector<std::string>> stage_rows = {
       {"stage", "task", "steps", "seconds", "metrics before", "metrics after", "sparsity", "INT8"}};
   for (const StageSpec& stage : recipe.stages) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -31,6 +33,14 @@ std::string TickLabel(double value, double step) {
   return absl::StrFormat("%.*f", decimals, value);
 }
 
+// The (lo, hi) error bar of point i, when it has a finite one.
+std::optional<std::pair<double, double>> ErrorBar(const SvgSeries& series, size_t i) {
+  if (i >= series.y_intervals.size()) return std::nullopt;
+  const auto [lo, hi] = series.y_intervals[i];
+  if (!std::isfinite(lo) || !std::isfinite(hi)) return std::nullopt;
+  return std::make_pair(std::min(lo, hi), std::max(lo, hi));
+}
+
 }  // namespace
 
 std::string EscapeXml(const std::string& text) {
@@ -51,22 +61,30 @@ std::string RenderSvg(const SvgChart& chart) {
   double x_lo = std::numeric_limits<double>::infinity(), x_hi = -x_lo;
   double y_lo = x_lo, y_hi = -x_lo;
   bool any = false;
+  bool scatter = false;  // Markers only: a margin keeps edge points off the frame.
   for (const SvgSeries& series : chart.series) {
-    for (const auto& [x, y] : series.points) {
+    scatter |= !series.lines;
+    for (size_t i = 0; i < series.points.size(); ++i) {
+      const auto& [x, y] = series.points[i];
       if (!std::isfinite(x) || !std::isfinite(y)) continue;
       any = true;
       x_lo = std::min(x_lo, x);
       x_hi = std::max(x_hi, x);
       y_lo = std::min(y_lo, y);
       y_hi = std::max(y_hi, y);
+      if (const auto bar = ErrorBar(series, i)) {
+        y_lo = std::min(y_lo, bar->first);
+        y_hi = std::max(y_hi, bar->second);
+      }
     }
   }
   if (!any) x_lo = y_lo = 0, x_hi = y_hi = 1;
   if (x_hi - x_lo <= 0) x_lo -= 1, x_hi += 1;
   if (y_hi - y_lo <= 0) y_lo -= 1, y_hi += 1;
   const double y_margin = 0.05 * (y_hi - y_lo);
-  x_lo = chart.x_min.value_or(x_lo);
-  x_hi = chart.x_max.value_or(x_hi);
+  const double x_margin = scatter ? 0.04 * (x_hi - x_lo) : 0.0;
+  x_lo = chart.x_min.value_or(x_lo - x_margin);
+  x_hi = chart.x_max.value_or(x_hi + x_margin);
   y_lo = chart.y_min.value_or(y_lo - y_margin);
   y_hi = chart.y_max.value_or(y_hi + y_margin);
 
@@ -134,6 +152,18 @@ std::string RenderSvg(const SvgChart& chart) {
                             "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" "
                             "points=\"%s\"/>\n",
                             color, path);
+    }
+    for (size_t p = 0; p < series.points.size(); ++p) {
+      const double x = series.points[p].first;
+      const auto bar = ErrorBar(series, p);
+      if (!bar || !std::isfinite(x) || !std::isfinite(series.points[p].second)) continue;
+      // A vertical bar with 5 px caps.
+      absl::StrAppendFormat(&svg,
+                            "<path class=\"error-bar\" d=\"M%.1f,%.1f V%.1f M%.1f,%.1f H%.1f "
+                            "M%.1f,%.1f H%.1f\" stroke=\"%s\" stroke-width=\"1.4\" "
+                            "fill=\"none\"/>\n",
+                            px(x), py(bar->first), py(bar->second), px(x) - 5, py(bar->first),
+                            px(x) + 5, px(x) - 5, py(bar->second), px(x) + 5, color);
     }
     if (series.markers || !series.lines) {
       for (const auto& [x, y] : series.points) {

@@ -1,5 +1,5 @@
 // A small SVG chart writer for the recipe report (no plotting dependency): line and scatter
-// series on linear axes with ticks, axis labels, a title and a legend.
+// series on linear axes with ticks, axis labels, a title and a legend; optional error bars.
 //
 //   SvgChart chart;
 //   chart.title = "Sparsity during upstream pruning";
@@ -22,6 +22,9 @@ struct SvgSeries {
   std::vector<std::pair<double, double>> points;  // (x, y); non-finite points are skipped.
   bool lines = true;    // Joins the points in order; false: markers only (scatter).
   bool markers = false;  // Draws a marker on each point (always on when lines is false).
+  // Optional vertical error bars, (lo, hi) per point (a confidence interval); empty: none;
+  // a non-finite bound: none for that point. The axis range covers them.
+  std::vector<std::pair<double, double>> y_intervals;
 };
 
 struct SvgChart {

@@ -231,6 +231,7 @@ absl::StatusOr<SquadMetrics> EvaluateSquad(const SquadData& data,
     auto prediction = predictions.find(example.id);
     if (prediction == predictions.end()) {
       metrics.missing_ids.push_back(example.id);
+      metrics.per_question.push_back({example.id, 0.0, 0.0});
       continue;
     }
     double exact = 0.0, f1 = 0.0;
@@ -241,6 +242,7 @@ absl::StatusOr<SquadMetrics> EvaluateSquad(const SquadData& data,
     }
     exact_sum += exact;
     f1_sum += f1;
+    metrics.per_question.push_back({example.id, 100.0 * exact, 100.0 * f1});
     (has_answers ? has_ans_exact : no_ans_exact) += exact;
     (has_answers ? has_ans_f1 : no_ans_f1) += f1;
   }

@@ -37,6 +37,14 @@ double SquadF1V1(absl::string_view prediction, absl::string_view ground_truth);
 // 1 if both have none and 0 otherwise.
 double SquadF1V2(absl::string_view prediction, absl::string_view ground_truth);
 
+// One question's scores, as the script's per-question exact/f1 before averaging, in percent
+// (0 or 100 for exact, 0..100 for f1), so their mean over the questions is the metric.
+struct SquadQuestionScore {
+  std::string id;
+  double exact = 0.0;
+  double f1 = 0.0;
+};
+
 struct SquadMetrics {
   bool version_2 = false;  // v2.0 field set (SquadData::version_2) rather than v1.1's.
   double exact = 0.0;      // Percent; v1.1 "exact_match", v2.0 "exact".
@@ -52,6 +60,9 @@ struct SquadMetrics {
   int64_t no_ans_total = 0;
   // Questions with no prediction, scored 0 (v1.1 behaviour; the v2.0 script would crash).
   std::vector<std::string> missing_ids;
+  // Every question in file order (missing ones score 0): what a paired bootstrap of two
+  // models' scores resamples.
+  std::vector<SquadQuestionScore> per_question;
 };
 
 // Scores `predictions` (question id -> answer text) against `data` with the v1.1 script's

@@ -98,6 +98,15 @@ TEST(SquadMetricsTest, EvaluatesV11FixtureLikeTheScript) {
   EXPECT_EQ(metrics->exact, 50.0);
   EXPECT_EQ(metrics->f1, 79.16666666666666);
   EXPECT_TRUE(metrics->missing_ids.empty());
+  // Per question in file order, in percent; their mean is the metric.
+  ASSERT_EQ(metrics->per_question.size(), 4u);
+  EXPECT_EQ(metrics->per_question[1].id, "q2");
+  EXPECT_EQ(metrics->per_question[1].exact, 0.0);
+  EXPECT_DOUBLE_EQ(metrics->per_question[1].f1, 50.0);
+  EXPECT_DOUBLE_EQ(metrics->per_question[3].f1, 100.0 * 2 / 3);
+  double f1_sum = 0;
+  for (const SquadQuestionScore& score : metrics->per_question) f1_sum += score.f1;
+  EXPECT_DOUBLE_EQ(f1_sum / 4, metrics->f1);
   EXPECT_EQ(SquadMetricsToJson(*metrics), "{\"exact_match\": 50.0, \"f1\": 79.16666666666666}\n");
 }
 
@@ -113,6 +122,9 @@ TEST(SquadMetricsTest, MissingPredictionsScoreZero) {
   EXPECT_EQ(metrics->exact, 50.0);
   EXPECT_EQ(metrics->f1, 62.5);
   EXPECT_THAT(metrics->missing_ids, ElementsAre("q4"));
+  ASSERT_EQ(metrics->per_question.size(), 4u);  // The missing question scores 0, not absent.
+  EXPECT_EQ(metrics->per_question[3].id, "q4");
+  EXPECT_EQ(metrics->per_question[3].f1, 0.0);
 }
 
 TEST(SquadMetricsTest, EvaluatesV20FixtureLikeTheScript) {

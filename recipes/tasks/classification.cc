@@ -145,7 +145,6 @@ absl::StatusOr<ClassificationEvaluation> EvaluateClassification(
                    datasets::DataLoader::Create(eval.dataset.get(), loader_options));
 
   ClassificationEvaluation result;
-  std::vector<int64_t> labels;
   std::vector<float> float_labels;
   try {
     ScopedEvalMode eval_mode(model);
@@ -167,7 +166,7 @@ absl::StatusOr<ClassificationEvaluation> EvaluateClassification(
         Append<float>(batch_labels.to(at::kFloat), &float_labels);
       } else {
         Append<int64_t>(logits.argmax(-1), &result.predictions);
-        Append<int64_t>(batch_labels.to(at::kLong), &labels);
+        Append<int64_t>(batch_labels.to(at::kLong), &result.labels);
       }
     }
   } catch (const c10::Error& error) {
@@ -175,7 +174,7 @@ absl::StatusOr<ClassificationEvaluation> EvaluateClassification(
   }
   absl::StatusOr<std::map<std::string, double>> metrics =
       regression ? RegressionMetrics(eval.task_name, result.scores, float_labels)
-                 : ClassificationMetrics(eval.task_name, result.predictions, labels);
+                 : ClassificationMetrics(eval.task_name, result.predictions, result.labels);
   if (!metrics.ok()) return Prefixed(metrics.status(), eval.source);
   result.metrics = *std::move(metrics);
   return result;
@@ -187,6 +186,33 @@ at::Tensor ClassificationLoss(const compressor::TensorMap& outputs,
   const at::Tensor& logits = RequireTensor(outputs, "logits", kTask, "model outputs", kNeedsHead);
   const at::Tensor& labels = RequireTensor(batch, "labels", kTask, "batch");
   return models::SequenceClassificationLoss(logits, labels, model_config);
+}
+
+ExampleScores ClassificationExampleScores(const ClassificationEvaluation& evaluation) {
+  ExampleScores scores;
+  scores.task = "classification";
+  // Regression rows have no labels (and no per-row share of pearson / spearmanr).
+  if (evaluation.labels.empty() || evaluation.predictions.size() != evaluation.labels.size()) {
+    return scores;
+  }
+  std::vector<double>& correct = scores.scores["accuracy"];
+  for (size_t i = 0; i < evaluation.labels.size(); ++i) {
+    scores.ids.push_back(absl::StrCat(i));
+    correct.push_back(evaluation.predictions[i] == evaluation.labels[i] ? 1.0 : 0.0);
+  }
+  scores.labels = evaluation.labels;
+  return scores;
+}
+
+ScoredEvaluateFunction ClassificationScoredEvaluate(std::shared_ptr<const ClassificationSplit> eval,
+                                                    ClassificationConfig config) {
+  return [eval = std::move(eval), config](
+             torch::nn::Module& model) -> absl::StatusOr<ScoredEvaluation> {
+    ASSIGN_OR_RETURN(ClassificationEvaluation result,
+                     EvaluateClassification(model, *eval, config));
+    ExampleScores examples = ClassificationExampleScores(result);
+    return ScoredEvaluation{std::move(result.metrics), std::move(examples)};
+  };
 }
 
 absl::StatusOr<compressor::TaskFunctions> ClassificationTask(

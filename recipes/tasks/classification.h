@@ -33,6 +33,7 @@
 #include "datasets/glue/glue.h"
 #include "models/bert_config.h"
 #include "models/tokenizers/tokenizer.h"
+#include "recipes/tasks/example_scores.h"
 #include "recipes/tasks/loader_batch_source.h"
 
 namespace recipes {
@@ -82,6 +83,7 @@ struct ClassificationConfig {
 struct ClassificationEvaluation {
   std::vector<int64_t> predictions;       // Argmax class per row, in file order (classification).
   std::vector<float> scores;              // Predicted value per row, in file order (regression).
+  std::vector<int64_t> labels;            // Gold label id per row, in file order (classification).
   std::map<std::string, double> metrics;  // As ClassificationTask's evaluate reports them.
 };
 
@@ -102,6 +104,15 @@ absl::StatusOr<ClassificationEvaluation> EvaluateClassification(torch::nn::Modul
 at::Tensor ClassificationLoss(const compressor::TensorMap& outputs,
                               const compressor::TensorMap& batch,
                               const models::BertConfig& model_config);
+
+// Per row (keyed by its index in file order): "accuracy" 1 when the prediction equals the
+// label, else 0 (their mean is the accuracy), and the labels. Empty for regression, whose
+// metrics are not means over rows.
+ExampleScores ClassificationExampleScores(const ClassificationEvaluation& evaluation);
+
+// ClassificationTask's evaluate (the same metrics) plus the per-row scores. `eval` non-null.
+ScoredEvaluateFunction ClassificationScoredEvaluate(std::shared_ptr<const ClassificationSplit> eval,
+                                                    ClassificationConfig config);
 
 // forward = ForwardBertClass, loss = ClassificationLoss, evaluate = EvaluateClassification on
 // `eval` (none when `eval` is null). Fails as CheckLabelsMatchModel on `eval`.

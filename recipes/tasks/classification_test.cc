@@ -179,6 +179,21 @@ TEST(ClassificationTest, MrpcReportsAccuracyAndF1) {
   EXPECT_EQ(evaluation->metrics.at("accuracy"), expected->at("acc"));
   EXPECT_EQ(evaluation->metrics.at("f1"), expected->at("f1"));
   EXPECT_EQ(evaluation->metrics.at("acc_and_f1"), expected->at("acc_and_f1"));
+
+  // Per row: correct 0/1 (mean = accuracy) and the labels, from the same evaluation.
+  auto scored = ClassificationScoredEvaluate(*dev, config)(*model);
+  ASSERT_TRUE(scored.ok()) << scored.status();
+  EXPECT_EQ(scored->metrics, evaluation->metrics);
+  EXPECT_EQ(scored->examples.ids, (std::vector<std::string>{"0", "1"}));
+  EXPECT_EQ(scored->examples.labels, (std::vector<int64_t>{1, 0}));
+  const std::vector<double>& correct = scored->examples.scores.at("accuracy");
+  ASSERT_EQ(correct.size(), 2u);
+  EXPECT_EQ(correct[0], evaluation->predictions[0] == 1 ? 1.0 : 0.0);
+  EXPECT_DOUBLE_EQ((correct[0] + correct[1]) / 2, evaluation->metrics.at("accuracy"));
+  auto parsed = ParseExampleScores(ExampleScoresToJson(scored->examples), "scores");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->labels, scored->examples.labels);
+  EXPECT_FALSE(ParseExampleScores(R"({"ids": ["a"], "scores": {"f1": [1, 2]}})", "x.json").ok());
 }
 
 TEST(ClassificationTest, RegressionReportsCorrelationsAndMse) {
@@ -199,6 +214,7 @@ TEST(ClassificationTest, RegressionReportsCorrelationsAndMse) {
   ASSERT_EQ(evaluation->scores.size(), 2u);
   const double d0 = evaluation->scores[0] - 0.25, d1 = evaluation->scores[1] - 3.5;
   EXPECT_NEAR(metrics->at("mse"), (d0 * d0 + d1 * d1) / 2, 1e-9);
+  EXPECT_TRUE(ClassificationExampleScores(*evaluation).empty());  // Not a mean over rows.
 
   // The loss is MSE on the single output.
   const at::Tensor logits = at::tensor({1.0f, 2.0f}).reshape({2, 1});

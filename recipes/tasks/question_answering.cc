@@ -156,6 +156,30 @@ std::map<std::string, double> SquadMetricsToMap(const datasets::SquadMetrics& me
   return map;
 }
 
+ExampleScores QuestionAnsweringExampleScores(const datasets::SquadMetrics& metrics) {
+  ExampleScores scores;
+  scores.task = "question_answering";
+  std::vector<double>& exact = scores.scores["exact_match"];
+  std::vector<double>& f1 = scores.scores["f1"];
+  for (const datasets::SquadQuestionScore& question : metrics.per_question) {
+    scores.ids.push_back(question.id);
+    exact.push_back(question.exact);
+    f1.push_back(question.f1);
+  }
+  return scores;
+}
+
+ScoredEvaluateFunction QuestionAnsweringScoredEvaluate(std::shared_ptr<const SquadSplit> eval,
+                                                       QuestionAnsweringConfig config) {
+  return [eval = std::move(eval), config = std::move(config)](
+             torch::nn::Module& model) -> absl::StatusOr<ScoredEvaluation> {
+    ASSIGN_OR_RETURN(QuestionAnsweringEvaluation result,
+                     EvaluateQuestionAnswering(model, *eval, config));
+    return ScoredEvaluation{SquadMetricsToMap(result.metrics),
+                            QuestionAnsweringExampleScores(result.metrics)};
+  };
+}
+
 compressor::TaskFunctions QuestionAnsweringTask(std::shared_ptr<const SquadSplit> eval,
                                                 QuestionAnsweringConfig config) {
   compressor::TaskFunctions task;

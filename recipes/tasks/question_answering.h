@@ -31,6 +31,7 @@
 #include "datasets/squad/squad_metrics.h"
 #include "datasets/squad/squad_postprocess.h"
 #include "models/tokenizers/tokenizer.h"
+#include "recipes/tasks/example_scores.h"
 #include "recipes/tasks/loader_batch_source.h"
 
 namespace recipes {
@@ -91,6 +92,14 @@ absl::StatusOr<QuestionAnsweringEvaluation> EvaluateQuestionAnswering(
 // for SQuAD 2.0 data "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1" for the groups
 // that have questions.
 std::map<std::string, double> SquadMetricsToMap(const datasets::SquadMetrics& metrics);
+
+// Per question (keyed by id, file order): "exact_match" and "f1" in 0..100 as the official
+// script scores them before averaging, so their means are SquadMetricsToMap's figures.
+ExampleScores QuestionAnsweringExampleScores(const datasets::SquadMetrics& metrics);
+
+// QuestionAnsweringTask's evaluate (the same metrics) plus the per-question scores.
+ScoredEvaluateFunction QuestionAnsweringScoredEvaluate(std::shared_ptr<const SquadSplit> eval,
+                                                       QuestionAnsweringConfig config);
 
 // forward = ForwardBertClass, loss = QuestionAnsweringLoss, evaluate =
 // EvaluateQuestionAnswering on `eval` reported by SquadMetricsToMap (no evaluate when `eval`

@@ -154,6 +154,25 @@ TEST(QuestionAnsweringTest, TrainerMemorisesTheFixtureAndScoresLikeTheOfficialSc
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(SquadMetricsToMap(again->metrics), metrics);
   EXPECT_EQ(datasets::PredictionTexts(again->predictions), *predictions);
+
+  // The scored evaluate reports the same metrics, plus per-question EM/F1 whose means they are.
+  auto scored = QuestionAnsweringScoredEvaluate(*dev, qa_config)(**model);
+  ASSERT_TRUE(scored.ok()) << scored.status();
+  EXPECT_EQ(scored->metrics, metrics);
+  ASSERT_EQ(scored->examples.ids.size(), 4u);
+  EXPECT_EQ(scored->examples.ids[0], (*dev)->data.examples[0].id);
+  for (const char* key : {"exact_match", "f1"}) {
+    const std::vector<double>& values = scored->examples.scores.at(key);
+    ASSERT_EQ(values.size(), 4u) << key;
+    double sum = 0;
+    for (double value : values) sum += value;
+    EXPECT_DOUBLE_EQ(sum / 4, metrics.at(key)) << key;
+  }
+  auto parsed = ParseExampleScores(ExampleScoresToJson(scored->examples), "scores");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->ids, scored->examples.ids);
+  EXPECT_EQ(parsed->scores, scored->examples.scores);
+  EXPECT_EQ(parsed->task, "question_answering");
 }
 
 TEST(QuestionAnsweringTest, ErrorsNameTheFile) {
