@@ -375,11 +375,17 @@ struct BuiltShot {
   std::string name;  // "pruning", "pruning+distillation", ...
 };
 
+// Whether the stage's MLM logits exist only at the masked positions.
+bool MaskedRowsOnly(const TaskSpec& task) {
+  return task.type == "masked_lm" && task.mlm_eval.masked_positions_only;
+}
+
 // The teacher runs through the stage's own forward function, so it sees the batch the way
 // the student does (e.g. MLM logits only at the masked positions).
 absl::StatusOr<BuiltShot> BuildShot(const ShotSpec& shot, const std::string& where,
                                     std::shared_ptr<models::PreTrainedModel> teacher,
-                                    const compressor::ForwardFunction& forward) {
+                                    const compressor::ForwardFunction& forward,
+                                    bool masked_rows_only) {
   BuiltShot built;
   std::vector<std::string> kinds;
   for (size_t i = 0; i < shot.components.size(); ++i) {
@@ -395,7 +401,11 @@ absl::StatusOr<BuiltShot> BuildShot(const ShotSpec& shot, const std::string& whe
         return absl::InvalidArgumentError(
             absl::StrCat(at, ": distillation needs the stage's teacher, which is not set"));
       }
-      component = std::make_shared<compressor::Distillation>(spec.distillation, teacher, forward);
+      compressor::DistillationConfig distillation = spec.distillation;
+      // Masked-LM logits computed only at the masked positions are the positions kd_mask_key
+      // would select: nothing is left to mask.
+      if (masked_rows_only) distillation.kd_mask_key.clear();
+      component = std::make_shared<compressor::Distillation>(distillation, teacher, forward);
     } else if (spec.kind == "quantization") {
       RETURN_IF_ERROR(spec.quantization.Validate(at + ".quantization"));
       component = std::make_shared<compressor::Quantization>(spec.quantization);
@@ -789,7 +799,8 @@ absl::Status Runner::PlanStage(const StageSpec& stage, size_t index) {
     for (size_t s = 0; s < stage.shots.size(); ++s) {
       const ShotSpec& shot = stage.shots[s];
       const std::string shot_where = LocationText(shot.location, absl::StrCat(where, ".shots[", s, "]"));
-      ASSIGN_OR_RETURN(BuiltShot built, BuildShot(shot, shot_where, teacher, data.task.forward));
+      ASSIGN_OR_RETURN(BuiltShot built, BuildShot(shot, shot_where, teacher, data.task.forward,
+                                              MaskedRowsOnly(stage.task)));
       const compressor::TrainerConfig& training = shot.training ? *shot.training : stage.training;
       const int64_t steps = built.component->needs_training() ? PlannedSteps(training, batches) : 0;
       absl::StrAppend(&plan, "  shot ", s + 1, "/", stage.shots.size(), " (", built.name,
@@ -908,7 +919,8 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
         const ShotSpec& shot = stage.shots[s];
         const std::string shot_where =
             LocationText(shot.location, absl::StrCat(where, ".shots[", s, "]"));
-        ASSIGN_OR_RETURN(BuiltShot built_shot, BuildShot(shot, shot_where, teacher, data.task.forward));
+        ASSIGN_OR_RETURN(BuiltShot built_shot, BuildShot(shot, shot_where, teacher, data.task.forward,
+                                              MaskedRowsOnly(stage.task)));
         const std::string dir =
             stage.shots.size() == 1 ? checkpoints
                                     : (fs::path(checkpoints) / absl::StrCat("shot-", s + 1)).string();
