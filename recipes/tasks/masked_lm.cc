@@ -42,17 +42,8 @@ bool FindNsp(const compressor::TensorMap& outputs, const compressor::TensorMap& 
 compressor::TensorMap ForwardMaskedLm(torch::nn::Module& model, const compressor::TensorMap& batch,
                                       const MaskedLmConfig& config) {
   if (!config.masked_positions_only) return ForwardBertClass(model, batch);
-  auto* bert = dynamic_cast<models::PreTrainedModel*>(&model);
-  TORCH_CHECK(bert != nullptr, "masked LM: the model (", model.name(),
-              ") is not a models::PreTrainedModel");
-  models::ModelInput input = BatchToModelInput(batch, bert->config());
-  input.prediction_mask =
-      RequireTensor(batch, "labels", kTask, "batch").ne(models::kIgnoreIndex);
-  compressor::TensorMap outputs;
-  for (auto& [name, tensor] : bert->forward(input).Named()) {
-    outputs.emplace(std::move(name), std::move(tensor));
-  }
-  return outputs;
+  return ForwardBertClassWithMask(
+      model, batch, RequireTensor(batch, "labels", kTask, "batch").ne(models::kIgnoreIndex));
 }
 
 absl::StatusOr<std::unique_ptr<LoaderBatchSource>> MaskedLmBatches(

@@ -49,11 +49,19 @@ models::ModelInput BatchToModelInput(const compressor::TensorMap& batch,
 
 compressor::TensorMap ForwardBertClass(torch::nn::Module& model,
                                        const compressor::TensorMap& batch) {
+  return ForwardBertClassWithMask(model, batch, at::Tensor());
+}
+
+compressor::TensorMap ForwardBertClassWithMask(torch::nn::Module& model,
+                                               const compressor::TensorMap& batch,
+                                               const at::Tensor& prediction_mask) {
   auto* bert = dynamic_cast<models::PreTrainedModel*>(&model);
   TORCH_CHECK(bert != nullptr, "ForwardBertClass: the model (", model.name(),
               ") is not a models::PreTrainedModel; BERT-class task adapters need one");
+  models::ModelInput input = BatchToModelInput(batch, bert->config());
+  input.prediction_mask = prediction_mask;
   compressor::TensorMap outputs;
-  for (auto& [name, tensor] : bert->forward(BatchToModelInput(batch, bert->config())).Named()) {
+  for (auto& [name, tensor] : bert->forward(input).Named()) {
     outputs.emplace(std::move(name), std::move(tensor));
   }
   return outputs;

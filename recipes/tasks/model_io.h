@@ -34,6 +34,10 @@ models::ModelInput BatchToModelInput(const compressor::TensorMap& batch,
 // Throws c10::Error naming the module's type when it is not a PreTrainedModel.
 compressor::TensorMap ForwardBertClass(torch::nn::Module& model,
                                        const compressor::TensorMap& batch);
+// The same with ModelInput::prediction_mask set (undefined = every position).
+compressor::TensorMap ForwardBertClassWithMask(torch::nn::Module& model,
+                                               const compressor::TensorMap& batch,
+                                               const at::Tensor& prediction_mask);
 
 // For the lifetime of the guard: `model` in eval mode and gradients off; the model's
 // previous training mode is restored afterwards. What every task's evaluate needs, also
