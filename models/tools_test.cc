@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -114,6 +115,29 @@ TEST(CreateAndInspectToolTest, CreatedModelInspectsAndRuns) {
   Result bad = RunCommand("models/create_model --preset=bert-huge --output_dir=" + dir);
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("unknown model preset \"bert-huge\""), std::string::npos) << bad.err;
+}
+
+// --vocab: the directory is a whole Hugging Face repository, vocab_size from the vocabulary.
+TEST(CreateAndInspectToolTest, VocabAddsTheTokenizerFiles) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = std::string(tmp ? tmp : "/tmp") + "/with_vocab";
+  Result created = RunCommand(
+      "models/create_model --preset=bert-tiny --architecture=BertForQuestionAnswering "
+      "--vocab=models/tokenizers/testdata/vocab.txt --output_dir=" + dir);
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  for (const char* file : {"config.json", "model.safetensors", "vocab.txt", "tokenizer.json",
+                           "tokenizer_config.json", "special_tokens_map.json"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir + "/" + file)) << file;
+  }
+  std::ifstream config_file(dir + "/config.json");
+  const Json config = Json::parse(config_file);
+  EXPECT_EQ(config["vocab_size"], 44);
+  EXPECT_EQ(config["model_type"], "bert");
+  EXPECT_EQ(config["architectures"][0], "BertForQuestionAnswering");
+  Result bad = RunCommand("models/create_model --preset=bert-tiny --vocab_size=10 "
+                          "--vocab=models/tokenizers/testdata/vocab.txt --output_dir=" + dir);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--vocab_size=10 is smaller than --vocab"), std::string::npos) << bad.err;
 }
 
 }  // namespace

@@ -41,6 +41,7 @@
 #include "datasets/squad/squad_features.h"
 #include "models/auto_model.h"
 #include "absl/strings/match.h"
+#include "models/tokenizers/tokenizer_json.h"
 #include "models/tokenizers/wordpiece_tokenizer.h"
 #include <nlohmann/json.hpp>
 #include "recipes/report.h"
@@ -95,7 +96,8 @@ std::vector<size_t> SpreadIndices(size_t size, int64_t n) {
 // What a stage trains and evaluates on. Declaration order keeps the tokenizer alive
 // longer than everything that reads it.
 struct StageData {
-  std::shared_ptr<const tokenizers::Tokenizer> tokenizer;
+  // WordPiece: the saved model directory carries its Hugging Face tokenizer files.
+  std::shared_ptr<const tokenizers::BertTokenizer> tokenizer;
   std::shared_ptr<const void> keep_alive;          // Splits the lambdas below read.
   std::unique_ptr<compressor::BatchSource> train;  // Null without train files.
   compressor::TaskFunctions task;                  // forward, loss, evaluate (when eval data).
@@ -110,7 +112,7 @@ struct StageData {
 // stages share one cloze-QA split).
 class DataCache {
  public:
-  absl::StatusOr<std::shared_ptr<const tokenizers::Tokenizer>> Tokenizer(
+  absl::StatusOr<std::shared_ptr<const tokenizers::BertTokenizer>> Tokenizer(
       const TokenizerSpec& spec, const std::string& where) {
     const std::string key = absl::StrCat(spec.vocab, "|", spec.do_lower_case);
     auto it = tokenizers_.find(key);
@@ -123,14 +125,15 @@ class DataCache {
     if (absl::EndsWith(spec.vocab, ".model")) {
       return absl::UnimplementedError(absl::StrCat(
           where, ": tokenizer.vocab ", spec.vocab,
-          " is a sentencepiece model; recipes take a WordPiece vocab.txt or JSON list"));
+          " is a sentencepiece model; recipes take a WordPiece vocab.txt, JSON list or "
+          "tokenizer.json"));
     }
     tokenizers::BertTokenizerOptions options;
     options.do_lower_case = spec.do_lower_case;
     absl::StatusOr<std::unique_ptr<tokenizers::BertTokenizer>> loaded =
-        tokenizers::BertTokenizer::FromFile(spec.vocab, options);
+        tokenizers::LoadBertTokenizer(spec.vocab, options);
     if (!loaded.ok()) return Prefixed(loaded.status(), where);
-    std::shared_ptr<const tokenizers::Tokenizer> shared(std::move(*loaded));
+    std::shared_ptr<const tokenizers::BertTokenizer> shared(std::move(*loaded));
     tokenizers_[key] = shared;
     return shared;
   }
@@ -227,7 +230,7 @@ class DataCache {
   }
 
  private:
-  std::map<std::string, std::shared_ptr<const tokenizers::Tokenizer>> tokenizers_;
+  std::map<std::string, std::shared_ptr<const tokenizers::BertTokenizer>> tokenizers_;
   std::map<std::string, std::shared_ptr<const SquadSplit>> squad_;
   std::map<std::string, std::shared_ptr<const ClassificationSplit>> classification_;
 };
@@ -990,7 +993,7 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
   const std::string model_dir = ModelDir(stage.name);
   if (main_) {
     RemovePath(model_dir);
-    RETURN_IF_ERROR(Prefixed(SaveStageModel(*model, model_dir), where));
+    RETURN_IF_ERROR(Prefixed(SaveStageModel(*model, *data.tokenizer, model_dir), where));
   }
   RETURN_IF_ERROR(Prefixed(Barrier(absl::StrCat("stage ", stage.name, "'s saved model")), where));
   ASSIGN_OR_RETURN(BuiltModel saved, LoadStageModel(model_dir));

@@ -286,6 +286,11 @@ TEST(PipelineTest, RunsTheStageChainResumesAndReports) {
   EXPECT_EQ(CountInt8Linears(*int8->model), 2 * 6 + 1);
   for (const StageResult& stage : run->stages) {
     EXPECT_TRUE(fs::exists(out + "/" + stage.name + "/result.json"));
+    // Every saved model directory is a Hugging Face repository, tokenizer included.
+    for (const char* file : {"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+                             "special_tokens_map.json"}) {
+      EXPECT_TRUE(fs::exists(out + "/" + stage.name + "/model/" + file)) << stage.name << file;
+    }
     for (const auto& [name, value] : stage.metrics_after) {
       EXPECT_TRUE(std::isfinite(value)) << stage.name << " " << name;
     }

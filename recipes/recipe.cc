@@ -1641,9 +1641,11 @@ absl::Status BindStages(const Ctx& ctx, const Value& root, Recipe* recipe) {
       RETURN_IF_ERROR(CheckModelSpec(ctx, Child(sv, "teacher"), JoinKey(key, "teacher"),
                                      *stage.teacher, earlier, all_names));
     }
-    // A Hugging Face model directory usually carries its vocabulary.
-    if (stage.tokenizer.vocab.empty() && !stage.model.model_dir.empty()) {
-      const std::string vocab = (fs::path(stage.model.model_dir) / "vocab.txt").string();
+    // A Hugging Face model directory usually carries its vocabulary (vocab.txt, or only
+    // tokenizer.json).
+    for (const char* file : {"vocab.txt", "tokenizer.json"}) {
+      if (!stage.tokenizer.vocab.empty() || stage.model.model_dir.empty()) break;
+      const std::string vocab = (fs::path(stage.model.model_dir) / file).string();
       std::error_code error;
       if (fs::is_regular_file(vocab, error)) stage.tokenizer.vocab = vocab;
     }

@@ -84,8 +84,9 @@ struct ModelSpec {
 };
 
 struct TokenizerSpec {
-  std::string vocab;          // vocab.txt, the JSON-list form, or a sentencepiece .model.
-  bool do_lower_case = true;  // WordPiece only.
+  // vocab.txt, the JSON-list form, a Hugging Face tokenizer.json, or a sentencepiece .model.
+  std::string vocab;
+  bool do_lower_case = true;  // vocab.txt / JSON list only (tokenizer.json says its own).
   SourceLocation location;
 };
 

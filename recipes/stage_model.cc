@@ -21,6 +21,7 @@
 #include "compressor/quantization/qat.h"
 #include "models/auto_model.h"
 #include "models/hf_checkpoint.h"
+#include "models/tokenizers/tokenizer_json.h"
 #include <nlohmann/json.hpp>
 
 namespace recipes {
@@ -195,18 +196,29 @@ absl::StatusOr<BuiltModel> BuildModel(const ModelSpec& spec, const ModelSources&
   return built;
 }
 
-absl::Status SaveStageModel(const models::PreTrainedModel& model, const std::string& dir) {
+namespace {
+
+absl::Status SaveWeights(const models::PreTrainedModel& model, const std::string& dir) {
+  if (CountInt8Linears(model) == 0) return models::SavePretrained(model, dir);
+  // Remove a stale fp32 file so the directory is unambiguous.
+  std::error_code error;
+  fs::remove(fs::path(dir) / "model.safetensors", error);
+  RETURN_IF_ERROR(
+      models::SaveBertConfig(model.config(), (fs::path(dir) / "config.json").string()));
+  return compressor::SaveQuantizedState(model, (fs::path(dir) / kInt8ModelFile).string());
+}
+
+}  // namespace
+
+absl::Status SaveStageModel(const models::PreTrainedModel& model,
+                            const tokenizers::BertTokenizer& tokenizer, const std::string& dir) {
   std::error_code error;
   fs::create_directories(dir, error);
   if (error) {
     return absl::PermissionDeniedError(absl::StrCat(dir, ": cannot create (", error.message(), ")"));
   }
-  if (CountInt8Linears(model) == 0) return models::SavePretrained(model, dir);
-  // Remove a stale fp32 file so the directory is unambiguous.
-  fs::remove(fs::path(dir) / "model.safetensors", error);
-  RETURN_IF_ERROR(
-      models::SaveBertConfig(model.config(), (fs::path(dir) / "config.json").string()));
-  return compressor::SaveQuantizedState(model, (fs::path(dir) / kInt8ModelFile).string());
+  RETURN_IF_ERROR(SaveWeights(model, dir));
+  return tokenizers::SaveTokenizerFiles(tokenizer, dir, model.config().max_position_embeddings);
 }
 
 absl::StatusOr<BuiltModel> LoadStageModel(const std::string& dir) {

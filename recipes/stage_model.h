@@ -6,7 +6,7 @@
 //   ModelSources sources = [&](const std::string& stage) { return out + "/" + stage + "/model"; };
 //   ASSIGN_OR_RETURN(BuiltModel built, BuildModel(stage.model, sources));
 //   ... train ...
-//   RETURN_IF_ERROR(SaveStageModel(*built.model, out + "/qa_dense/model"));
+//   RETURN_IF_ERROR(SaveStageModel(*built.model, *tokenizer, out + "/qa_dense/model"));
 //   ASSIGN_OR_RETURN(auto model, LoadStageModel(out + "/qa_dense/model"));
 #ifndef RECIPES_STAGE_MODEL_H_
 #define RECIPES_STAGE_MODEL_H_
@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "models/bert_config.h"
 #include "models/pretrained_model.h"
+#include "models/tokenizers/wordpiece_tokenizer.h"
 #include "recipes/recipe.h"
 
 namespace recipes {
@@ -54,10 +55,14 @@ absl::StatusOr<models::BertConfig> ResolveModelConfig(const ModelSpec& spec,
 // new_parameters). Errors name spec.location.
 absl::StatusOr<BuiltModel> BuildModel(const ModelSpec& spec, const ModelSources& sources);
 
-// Writes `model` to `dir`: config.json + model.safetensors (SavePretrained) when it has no
-// INT8 Linears, else config.json + model.int8.safetensors (SaveQuantizedState). Fake-quant
-// (QAT, not converted) models are saved as their fp32 weights.
-absl::Status SaveStageModel(const models::PreTrainedModel& model, const std::string& dir);
+// Writes `model` to `dir` as a Hugging Face model repository: config.json +
+// model.safetensors (SavePretrained) when it has no INT8 Linears, else config.json +
+// model.int8.safetensors (SaveQuantizedState); then the tokenizer's vocab.txt,
+// tokenizer.json, tokenizer_config.json and special_tokens_map.json. Fake-quant (QAT, not
+// converted) models are saved as their fp32 weights. The one place a recipe or tool
+// publishes a model directory.
+absl::Status SaveStageModel(const models::PreTrainedModel& model,
+                            const tokenizers::BertTokenizer& tokenizer, const std::string& dir);
 
 // Loads what SaveStageModel wrote (or any Hugging Face directory), INT8 layers rebuilt.
 absl::StatusOr<BuiltModel> LoadStageModel(const std::string& dir);

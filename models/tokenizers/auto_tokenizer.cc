@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "base/status_macros.h"
 #include "models/tokenizers/sentencepiece_tokenizer.h"
+#include "models/tokenizers/tokenizer_json.h"
 
 namespace tokenizers {
 
@@ -16,7 +17,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(
     return std::unique_ptr<Tokenizer>(std::move(tokenizer));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<BertTokenizer> tokenizer,
-                   BertTokenizer::FromFile(path, wordpiece_options));
+                   LoadBertTokenizer(path, wordpiece_options));
   return std::unique_ptr<Tokenizer>(std::move(tokenizer));
 }
 

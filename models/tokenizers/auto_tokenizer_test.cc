@@ -1,6 +1,7 @@
 #include "models/tokenizers/auto_tokenizer.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -8,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "models/tokenizers/sentencepiece_tokenizer.h"
+#include "models/tokenizers/tokenizer_json.h"
 
 namespace tokenizers {
 namespace {
@@ -58,6 +60,30 @@ TEST(AutoTokenizerTest, OpensSentencePieceModel) {
   EXPECT_FALSE(encoding.ids.empty());
   EXPECT_EQ((*tokenizer)->Decode(encoding.ids), "the model");
   EXPECT_EQ((*tokenizer)->cls_id(), (*tokenizer)->TokenToId("[CLS]"));
+}
+
+// A directory we save: tokenizer.json (cased here) wins over vocab.txt and the options.
+TEST(AutoTokenizerTest, OpensTokenizerJsonAndModelDirectories) {
+  BertTokenizerOptions cased;
+  cased.do_lower_case = false;
+  auto saved = BertTokenizer::FromFile("models/tokenizers/testdata/vocab.txt", cased);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  const std::string dir = TempPath("auto_dir");
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(SaveTokenizerFiles(**saved, dir, 64).ok());
+  for (const std::string& path : {dir, dir + "/tokenizer.json"}) {
+    absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(path);
+    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+    EXPECT_THAT((*tokenizer)->Encode("Allen allen").tokens, ElementsAre("Allen", "allen"))
+        << path;
+  }
+  std::filesystem::remove(dir + "/tokenizer.json");
+  absl::StatusOr<std::unique_ptr<Tokenizer>> from_vocab = LoadTokenizer(dir);  // Uncased.
+  ASSERT_TRUE(from_vocab.ok()) << from_vocab.status();
+  EXPECT_THAT((*from_vocab)->Encode("Allen").tokens, ElementsAre("allen"));
+  std::filesystem::remove(dir + "/vocab.txt");
+  EXPECT_THAT(LoadTokenizer(dir).status().message(),
+              HasSubstr("neither tokenizer.json nor vocab.txt"));
 }
 
 TEST(AutoTokenizerTest, NamesTheFileOnErrors) {
