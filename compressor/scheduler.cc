@@ -24,8 +24,9 @@ absl::Status InShot(size_t index, const std::string& name, const absl::Status& s
 
 }  // namespace
 
-void Scheduler::append(std::shared_ptr<Component> shot, TrainFunc train) {
-  shots_.push_back({std::move(shot), std::move(train)});
+void Scheduler::append(std::shared_ptr<Component> shot, TrainFunc train,
+                       CalibrationFunc calibrate) {
+  shots_.push_back({std::move(shot), std::move(train), std::move(calibrate)});
 }
 
 absl::StatusOr<std::shared_ptr<Combination>> Scheduler::combine(
@@ -62,13 +63,14 @@ absl::StatusOr<FitResult> Scheduler::fit() {
       summary.steps = *steps;
     } else {
       // Post-training shot: prepare, calibrate (when the component observes data), convert.
-      if (component.needs_calibration() && !calibrate_) {
+      const CalibrationFunc& calibrate = shots_[i].calibrate ? shots_[i].calibrate : calibrate_;
+      if (component.needs_calibration() && !calibrate) {
         return InShot(i, summary.name, absl::FailedPreconditionError(
                                            "needs calibration but no calibration function is set"));
       }
       if (absl::Status s = component.on_train_begin(state); !s.ok()) return InShot(i, summary.name, s);
       if (component.needs_calibration()) {
-        if (absl::Status s = calibrate_(*state.model); !s.ok()) return InShot(i, summary.name, s);
+        if (absl::Status s = calibrate(*state.model); !s.ok()) return InShot(i, summary.name, s);
       }
       if (absl::Status s = component.on_train_end(state); !s.ok()) return InShot(i, summary.name, s);
       model = state.model;

@@ -59,8 +59,10 @@ class Scheduler {
   void set_eval_func(EvalFunc eval) { eval_ = std::move(eval); }
   void set_calibration_func(CalibrationFunc calibrate) { calibrate_ = std::move(calibrate); }
 
-  // Adds a shot; `train` overrides the scheduler's train function for this shot only.
-  void append(std::shared_ptr<Component> shot, TrainFunc train = nullptr);
+  // Adds a shot; `train` and `calibrate` override the scheduler's train and calibration
+  // functions for this shot only (e.g. each post-training shot's own example limit).
+  void append(std::shared_ptr<Component> shot, TrainFunc train = nullptr,
+              CalibrationFunc calibrate = nullptr);
   // A one-shot combination (see combination.h for the rules); append it to run it.
   absl::StatusOr<std::shared_ptr<Combination>> combine(
       std::vector<std::shared_ptr<Component>> parts) const;
@@ -72,6 +74,7 @@ class Scheduler {
   struct Shot {
     std::shared_ptr<Component> component;
     TrainFunc train;
+    CalibrationFunc calibrate;
   };
   std::shared_ptr<torch::nn::Module> model_;
   TrainFunc train_;

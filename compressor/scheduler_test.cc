@@ -181,6 +181,37 @@ TEST(SchedulerTest, MultiShotHandsEachOutputModelToTheNextShot) {
   EXPECT_EQ(evaluated_models.size(), 4u);
 }
 
+TEST(SchedulerTest, EachPostTrainingShotUsesItsOwnCalibrationFunction) {
+  // Two post-training shots of one fit with different calibration functions (e.g. different
+  // example limits): each shot calls its own, and a shot without one falls back to the
+  // scheduler's.
+  Log log;
+  Scheduler scheduler;
+  scheduler.set_model(std::make_shared<torch::nn::LinearImpl>(2, 2));
+  scheduler.set_calibration_func([&](torch::nn::Module&) {
+    log.push_back("calibrate:default");
+    return absl::OkStatus();
+  });
+  auto calibrate_as = [&](std::string name) {
+    return [&log, name](torch::nn::Module&) {
+      log.push_back("calibrate:" + name);
+      return absl::OkStatus();
+    };
+  };
+  scheduler.append(std::make_shared<Recorder>("quantization", &log, /*trains=*/false), nullptr,
+                   calibrate_as("first"));
+  scheduler.append(std::make_shared<Recorder>("quantization", &log, /*trains=*/false), nullptr,
+                   calibrate_as("second"));
+  scheduler.append(std::make_shared<Recorder>("quantization", &log, /*trains=*/false));
+  auto result = scheduler.fit();
+  ASSERT_TRUE(result.ok()) << result.status();
+  Log calibrations;
+  for (const std::string& entry : log) {
+    if (entry.rfind("calibrate:", 0) == 0) calibrations.push_back(entry);
+  }
+  EXPECT_EQ(calibrations, (Log{"calibrate:first", "calibrate:second", "calibrate:default"}));
+}
+
 // A post-training component that computes everything itself (dynamic quantization).
 class NoCalibration : public Recorder {
  public:

@@ -934,12 +934,14 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
         trainers.push_back(
             std::make_unique<compressor::Trainer>(config, task_for(config), train_source));
         synchronize(*trainers.back());
+        // Calibration: forward passes over training batches (this shot's max_steps of them,
+        // or 32); each post-training shot gets its own function, so its own limit.
+        compressor::CalibrationFunc calibrate;
         if (!built_shot.component->needs_training()) {
-          // Calibration: forward passes over training batches (max_steps of them, or 32).
           const int64_t limit = config.max_steps > 0 ? config.max_steps : 32;
           compressor::BatchSource* source = data.train.get();
           compressor::TaskFunctions task = data.task;
-          scheduler.set_calibration_func([source, task, limit](torch::nn::Module& m) -> absl::Status {
+          calibrate = [source, task, limit](torch::nn::Module& m) -> absl::Status {
             if (source == nullptr) return absl::FailedPreconditionError("calibration needs train_files");
             at::NoGradGuard no_grad;
             source->Restart(0);
@@ -950,9 +952,9 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
               task.forward(m, batch);
             }
             return absl::OkStatus();
-          });
+          };
         }
-        scheduler.append(built_shot.component, trainers.back()->AsTrainFunc());
+        scheduler.append(built_shot.component, trainers.back()->AsTrainFunc(), std::move(calibrate));
         shots.push_back(std::move(built_shot));
         Progress(absl::StrCat("  shot ", s + 1, "/", stage.shots.size(), ": ", shots.back().name));
       }
