@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/serialize/archive.h>
 #include <torch/utils.h>
+#include <zlib.h>
 
 #include "absl/strings/str_cat.h"
 #include "base/atomic_file.h"
@@ -24,6 +25,50 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kRngKey[] = "__rng_cpu__";
+// The files of a checkpoint besides trainer_state.json (which is written last and lists them).
+constexpr const char* kCheckpointFiles[] = {"model.safetensors", "components.safetensors",
+                                            "optimizer.pt"};
+
+// Step of a complete checkpoint directory's name ("checkpoint-1200"), or -1 (other names,
+// unfinished "checkpoint-1200.tmp-<pid>" directories).
+int64_t CheckpointStep(const std::string& name) {
+  constexpr char kPrefix[] = "checkpoint-";
+  if (name.rfind(kPrefix, 0) != 0 || name.size() == sizeof(kPrefix) - 1) return -1;
+  int64_t step = 0;
+  for (size_t i = sizeof(kPrefix) - 1; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    step = step * 10 + (name[i] - '0');
+  }
+  return step;
+}
+
+uint32_t Crc32(const std::string& bytes) {
+  return static_cast<uint32_t>(
+      crc32_z(0L, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
+}
+
+// trainer_state.json carries the CRC-32 of its own other fields ("crc32"), so an edited or
+// bit-flipped step or file size is caught like a damaged weight file.
+std::string TrainerStateText(nlohmann::json state) {
+  state.erase("crc32");
+  state["crc32"] = Crc32(state.dump());
+  return state.dump(2);
+}
+
+absl::StatusOr<nlohmann::json> ReadTrainerState(const std::string& path) {
+  ASSIGN_OR_RETURN(const std::string text, base::ReadFileToString(path));
+  nlohmann::json state = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!state.is_object()) return absl::DataLossError(absl::StrCat(path, ": malformed JSON"));
+  if (state.contains("crc32")) {  // Absent in checkpoints written before it was recorded.
+    nlohmann::json fields = state;
+    fields.erase("crc32");
+    if (!state["crc32"].is_number_unsigned() ||
+        state["crc32"].get<uint32_t>() != Crc32(fields.dump())) {
+      return absl::DataLossError(absl::StrCat(path, ": CRC-32 mismatch (corrupted)"));
+    }
+  }
+  return state;
+}
 
 absl::Status SyncPath(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY);
@@ -47,6 +92,19 @@ absl::StatusOr<TensorMap> ReadAll(const std::string& path) {
     ASSIGN_OR_RETURN(map[info.name], reader->Load(info.name));
   }
   return map;
+}
+
+struct FileDigest {
+  int64_t bytes = 0;
+  uint32_t crc32 = 0;
+};
+
+absl::StatusOr<FileDigest> Digest(const std::string& path) {
+  ASSIGN_OR_RETURN(const std::string bytes, base::ReadFileToString(path));
+  FileDigest digest;
+  digest.bytes = static_cast<int64_t>(bytes.size());
+  digest.crc32 = Crc32(bytes);
+  return digest;
 }
 
 }  // namespace
@@ -122,13 +180,20 @@ absl::Status SaveTrainingCheckpoint(const std::string& output_dir, const torch::
         absl::StrCat(optimizer_path, ": cannot write optimizer state: ", e.what_without_backtrace())));
   }
   if (auto s = SyncPath(optimizer_path); !s.ok()) return fail(s);
-  const nlohmann::json trainer_state = {
+  nlohmann::json trainer_state = {
       {"step", position.step},           {"epoch", position.epoch},
       {"batch_in_epoch", position.batch_in_epoch}, {"lr_origin", position.lr_origin},
       {"has_best", position.has_best},   {"best_metric", position.best_metric},
       {"best_step", position.best_step}};
+  // Sizes and checksums of the files as they are on disk, so a resume can tell a truncated
+  // or corrupted checkpoint from a good one before loading it.
+  for (const char* file : kCheckpointFiles) {
+    absl::StatusOr<FileDigest> digest = Digest((temp_dir / file).string());
+    if (!digest.ok()) return fail(digest.status());
+    trainer_state["files"][file] = {{"bytes", digest->bytes}, {"crc32", digest->crc32}};
+  }
   if (auto s = base::WriteStringToFileAtomically((temp_dir / "trainer_state.json").string(),
-                                                 trainer_state.dump(2));
+                                                 TrainerStateText(trainer_state));
       !s.ok()) {
     return fail(s);
   }
@@ -144,11 +209,8 @@ absl::Status SaveTrainingCheckpoint(const std::string& output_dir, const torch::
   if (keep > 0) {
     std::vector<std::pair<int64_t, fs::path>> existing;
     for (const auto& entry : fs::directory_iterator(output_dir, ec)) {
-      const std::string base_name = entry.path().filename().string();
-      if (base_name.rfind("checkpoint-", 0) != 0 || base_name.find(".tmp") != std::string::npos) {
-        continue;
-      }
-      existing.emplace_back(std::atoll(base_name.c_str() + 11), entry.path());
+      const int64_t step = CheckpointStep(entry.path().filename().string());
+      if (step >= 0 && entry.is_directory(ec)) existing.emplace_back(step, entry.path());
     }
     std::sort(existing.begin(), existing.end());
     for (size_t i = 0; i + keep < existing.size(); ++i) fs::remove_all(existing[i].second, ec);
@@ -192,8 +254,7 @@ absl::Status LoadTrainingCheckpoint(const std::string& checkpoint_dir, torch::nn
                                             e.what_without_backtrace()));
   }
   const std::string state_path = (dir / "trainer_state.json").string();
-  ASSIGN_OR_RETURN(const std::string text, base::ReadFileToString(state_path));
-  const nlohmann::json state = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  ASSIGN_OR_RETURN(const nlohmann::json state, ReadTrainerState(state_path));
   try {
     position->step = state.at("step").get<int64_t>();
     position->epoch = state.at("epoch").get<int64_t>();
@@ -204,6 +265,54 @@ absl::Status LoadTrainingCheckpoint(const std::string& checkpoint_dir, torch::nn
     position->best_step = state.at("best_step").get<int64_t>();
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat(state_path, ": malformed: ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> ResumeCandidates(const std::string& output_dir) {
+  std::vector<std::string> candidates;
+  absl::StatusOr<std::string> latest = LatestCheckpoint(output_dir);
+  if (latest.ok()) candidates.push_back(*latest);
+  std::vector<std::pair<int64_t, std::string>> others;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(output_dir, ec)) {
+    const int64_t step = CheckpointStep(entry.path().filename().string());
+    if (step < 0 || !entry.is_directory(ec)) continue;
+    const std::string dir = (fs::path(output_dir) / entry.path().filename()).string();
+    if (latest.ok() && dir == *latest) continue;
+    others.emplace_back(step, dir);
+  }
+  std::sort(others.rbegin(), others.rend());
+  for (auto& [step, dir] : others) candidates.push_back(std::move(dir));
+  return candidates;
+}
+
+absl::Status ValidateTrainingCheckpoint(const std::string& checkpoint_dir) {
+  const fs::path dir(checkpoint_dir);
+  const std::string state_path = (dir / "trainer_state.json").string();
+  ASSIGN_OR_RETURN(const nlohmann::json state, ReadTrainerState(state_path));
+  for (const char* file : kCheckpointFiles) {
+    const std::string path = (dir / file).string();
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return absl::DataLossError(absl::StrCat(path, ": missing"));
+    if (!state.contains("files")) continue;  // Written before digests were recorded.
+    const nlohmann::json& recorded = state["files"];
+    if (!recorded.is_object() || !recorded.contains(file) || !recorded[file].is_object() ||
+        !recorded[file].contains("bytes") || !recorded[file].contains("crc32") ||
+        !recorded[file]["bytes"].is_number_integer() ||
+        !recorded[file]["crc32"].is_number_integer()) {
+      return absl::DataLossError(
+          absl::StrCat(state_path, ": files.", file, " is missing or malformed"));
+    }
+    ASSIGN_OR_RETURN(const FileDigest digest, Digest(path));
+    const int64_t bytes = recorded[file]["bytes"].get<int64_t>();
+    if (digest.bytes != bytes) {
+      return absl::DataLossError(
+          absl::StrCat(path, ": ", digest.bytes, " bytes, but ", bytes, " were written"));
+    }
+    if (digest.crc32 != recorded[file]["crc32"].get<uint32_t>()) {  // Same size, other bytes.
+      return absl::DataLossError(absl::StrCat(path, ": CRC-32 mismatch (corrupted)"));
+    }
   }
   return absl::OkStatus();
 }

@@ -6,14 +6,20 @@
 //   output_dir/checkpoint-1200/model.safetensors       every parameter and buffer
 //                             /optimizer.pt            LibTorch optimizer archive
 //                             /components.safetensors  component state + RNG state
-//                             /trainer_state.json      step, epoch, data position, LR, best
+//                             /trainer_state.json      step, epoch, data position, LR, best,
+//                                                      and each other file's size and CRC-32
 //   output_dir/latest_checkpoint                       "checkpoint-1200"
+//
+// The newest `keep` checkpoints are kept (TrainerConfig::save_total_limit, Hugging Face's
+// name), so a resume whose latest checkpoint fails validation (a truncated or corrupted
+// file, a pointer to a missing directory) falls back to the previous one.
 #ifndef COMPRESSOR_TRAIN_CHECKPOINT_H_
 #define COMPRESSOR_TRAIN_CHECKPOINT_H_
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
@@ -42,6 +48,16 @@ absl::Status SaveTrainingCheckpoint(const std::string& output_dir, const torch::
 
 // The directory latest_checkpoint names, or NotFound.
 absl::StatusOr<std::string> LatestCheckpoint(const std::string& output_dir);
+
+// The checkpoint directories a resume may use, in the order to try them: the one
+// latest_checkpoint names (when it exists), then every other complete checkpoint-<step>
+// directory, newest first. Empty when output_dir holds none.
+std::vector<std::string> ResumeCandidates(const std::string& output_dir);
+
+// Checks a checkpoint without loading it: trainer_state.json parses and every file it lists
+// has its recorded size and CRC-32 (checkpoints written before sizes and checksums were
+// recorded: the files exist). Errors name the file and what is wrong with it.
+absl::Status ValidateTrainingCheckpoint(const std::string& checkpoint_dir);
 
 // Loads a checkpoint written by SaveTrainingCheckpoint into the same kind of model and
 // optimizer; restores LibTorch's CPU generator. Fills component state and the position.

@@ -17,6 +17,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "compressor/train/checkpoint.h"
@@ -166,21 +167,45 @@ absl::StatusOr<TrainResult> Trainer::Train(std::shared_ptr<torch::nn::Module> mo
   TrainerPosition position;
   std::optional<TensorMap> best_weights;
   if (config_.resume) {
-    absl::StatusOr<std::string> latest = LatestCheckpoint(config_.output_dir);
-    if (latest.ok()) {
+    // The newest checkpoint that validates and loads; a broken one is reported in one line
+    // and the previous one is used. Checkpoints that exist but none usable is an error (never
+    // a silent start from scratch); no checkpoint at all starts from step 0.
+    if (absl::StatusOr<std::string> latest = LatestCheckpoint(config_.output_dir);
+        !latest.ok() && !absl::IsNotFound(latest.status()) && main_process) {
+      std::fprintf(stderr, "[%s] %s\n", config_.stage.c_str(),
+                   std::string(latest.status().message()).c_str());
+    }
+    const std::vector<std::string> candidates = ResumeCandidates(config_.output_dir);
+    std::vector<std::string> failures;
+    for (const std::string& dir : candidates) {
+      position = TrainerPosition();
       TensorMap component_state;
-      RETURN_IF_ERROR(
-          LoadTrainingCheckpoint(*latest, *model, *optimizer, &component_state, &position));
-      RETURN_IF_ERROR(hooks.load_state(component_state));
+      absl::Status loaded = ValidateTrainingCheckpoint(dir);
+      if (loaded.ok()) {
+        loaded = LoadTrainingCheckpoint(dir, *model, *optimizer, &component_state, &position);
+      }
+      if (loaded.ok()) loaded = hooks.load_state(component_state);
+      if (!loaded.ok()) {
+        failures.push_back(std::string(loaded.message()));
+        if (main_process) {
+          std::fprintf(stderr, "[%s] cannot resume from %s: %s\n", config_.stage.c_str(),
+                       std::filesystem::path(dir).filename().c_str(), failures.back().c_str());
+        }
+        continue;
+      }
       lr.Rewind(position.lr_origin);
       result.resumed = true;
       result.resumed_from_step = position.step;
       if (main_process) {
         std::fprintf(stderr, "[%s] resuming from %s (step %lld)\n", config_.stage.c_str(),
-                     latest->c_str(), static_cast<long long>(position.step));
+                     dir.c_str(), static_cast<long long>(position.step));
       }
-    } else if (!absl::IsNotFound(latest.status())) {
-      return latest.status();
+      break;
+    }
+    if (!candidates.empty() && !result.resumed) {
+      return absl::DataLossError(absl::StrCat(config_.output_dir,
+                                              ": no valid checkpoint to resume from (",
+                                              absl::StrJoin(failures, "; "), ")"));
     }
   }
 

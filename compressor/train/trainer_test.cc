@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
+#include "base/atomic_file.h"
 #include "compressor/pruning/pruning.h"
 #include "compressor/train/checkpoint.h"
 #include "compressor/train/lr_schedule.h"
@@ -194,35 +196,45 @@ TEST(TrainerTest, GradientAccumulationEqualsTheLargerBatch) {
   EXPECT_TRUE(at::allclose(one->a->weight, two->a->weight, 1e-5, 1e-6));
 }
 
+// A pruned regression run with checkpoints every 4 steps (24 steps in all); fails with
+// "killed" in the batch after `fail_after` when that is >= 0.
+absl::StatusOr<TrainResult> RunPrunedRegression(const std::string& dir, int64_t fail_after,
+                                                bool resume, Net* out) {
+  torch::manual_seed(3);
+  Net net;
+  Batches data(6);
+  data.fail_after_ = fail_after;
+  TrainerConfig config;
+  config.learning_rate = 1e-2;
+  config.weight_decay = 0.01;
+  config.warmup_steps = 3;
+  config.num_train_epochs = 4;
+  config.save_steps = 4;
+  config.output_dir = dir;
+  config.resume = resume;
+  config.progress = false;
+  PruningConfig pruning_config;
+  pruning_config.target_sparsity = 0.5;
+  pruning_config.end_step = 16;
+  pruning_config.pruning_frequency = 4;
+  pruning_config.excluded_op_names = {};
+  pruning_config.lr_rewind = true;
+  Pruning pruning(pruning_config);
+  Trainer trainer(config, Regression(), &data);
+  auto result = trainer.Train(net.ptr(), &pruning);
+  *out = net;
+  return result;
+}
+
+void ExpectSameParameters(const Net& expected, const Net& actual) {
+  for (const auto& item : expected->named_parameters()) {
+    EXPECT_TRUE(at::equal(item.value(), actual->named_parameters()[item.key()])) << item.key();
+  }
+}
+
 // Kill mid-run, resume, finish: the weights and masks equal an uninterrupted run's.
 TEST(TrainerTest, ResumeAfterKillEqualsUninterruptedRun) {
-  auto run = [](const std::string& dir, int64_t fail_after, bool resume,
-                Net* out) -> absl::StatusOr<TrainResult> {
-    torch::manual_seed(3);
-    Net net;
-    Batches data(6);
-    data.fail_after_ = fail_after;
-    TrainerConfig config;
-    config.learning_rate = 1e-2;
-    config.weight_decay = 0.01;
-    config.warmup_steps = 3;
-    config.num_train_epochs = 4;
-    config.save_steps = 4;
-    config.output_dir = dir;
-    config.resume = resume;
-    config.progress = false;
-    PruningConfig pruning_config;
-    pruning_config.target_sparsity = 0.5;
-    pruning_config.end_step = 16;
-    pruning_config.pruning_frequency = 4;
-    pruning_config.excluded_op_names = {};
-    pruning_config.lr_rewind = true;
-    Pruning pruning(pruning_config);
-    Trainer trainer(config, Regression(), &data);
-    auto result = trainer.Train(net.ptr(), &pruning);
-    *out = net;
-    return result;
-  };
+  auto run = RunPrunedRegression;
   Net reference{nullptr}, resumed{nullptr}, killed{nullptr};
   auto full = run(TempDir("full"), -1, false, &reference);
   ASSERT_TRUE(full.ok()) << full.status();
@@ -236,10 +248,75 @@ TEST(TrainerTest, ResumeAfterKillEqualsUninterruptedRun) {
   EXPECT_TRUE(second->resumed);
   EXPECT_EQ(second->resumed_from_step, 12);
   EXPECT_EQ(second->steps, 24);
-  for (const auto& item : reference->named_parameters()) {
-    EXPECT_TRUE(at::equal(item.value(), resumed->named_parameters()[item.key()])) << item.key();
-  }
+  ExpectSameParameters(reference, resumed);
   EXPECT_EQ(resumed->a->weight.eq(0).sum().item<int64_t>(), 128);  // 50% of 8x32.
+}
+
+// A damaged latest checkpoint (each file truncated or with one byte changed) is skipped and
+// the previous one is used, so the resumed run still ends equal to an uninterrupted run; a
+// dangling latest_checkpoint pointer falls back to the directories; none usable is an error.
+TEST(TrainerTest, ResumeFallsBackToThePreviousCheckpointWhenTheLatestIsDamaged) {
+  namespace fs = std::filesystem;
+  Net reference{nullptr}, killed{nullptr};
+  ASSERT_TRUE(RunPrunedRegression(TempDir("fallback_full"), -1, false, &reference).ok());
+  const std::string killed_dir = TempDir("fallback_killed");
+  ASSERT_FALSE(RunPrunedRegression(killed_dir, 15, false, &killed).ok());  // After checkpoint-12.
+  ASSERT_TRUE(fs::is_directory(killed_dir + "/checkpoint-8"));  // save_total_limit 2 keeps both.
+  ASSERT_TRUE(fs::is_directory(killed_dir + "/checkpoint-12"));
+  ASSERT_TRUE(ValidateTrainingCheckpoint(killed_dir + "/checkpoint-12").ok());
+  auto copy_of_killed = [&](const std::string& name) {
+    const std::string dir = TempDir(name);
+    fs::remove_all(dir);
+    fs::copy(killed_dir, dir, fs::copy_options::recursive);
+    return dir;
+  };
+  auto damage = [](const std::string& path, bool truncate) {
+    std::string bytes = *base::ReadFileToString(path);
+    if (truncate) {
+      bytes.resize(bytes.size() / 2);
+    } else {
+      bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x20);
+    }
+    ASSERT_TRUE(base::WriteStringToFileAtomically(path, bytes).ok());
+  };
+  for (const char* file :
+       {"model.safetensors", "optimizer.pt", "components.safetensors", "trainer_state.json"}) {
+    for (const bool truncate : {true, false}) {
+      SCOPED_TRACE(absl::StrCat(file, truncate ? " truncated" : " with a changed byte"));
+      const std::string dir = copy_of_killed(absl::StrCat("fallback_", file, truncate));
+      damage(dir + "/checkpoint-12/" + file, truncate);
+      EXPECT_FALSE(ValidateTrainingCheckpoint(dir + "/checkpoint-12").ok());
+      Net resumed{nullptr};
+      auto result = RunPrunedRegression(dir, -1, true, &resumed);
+      ASSERT_TRUE(result.ok()) << result.status();
+      EXPECT_EQ(result->resumed_from_step, 8);
+      EXPECT_EQ(result->steps, 24);
+      ExpectSameParameters(reference, resumed);
+    }
+  }
+  {
+    const std::string dir = copy_of_killed("fallback_pointer");
+    ASSERT_TRUE(base::WriteStringToFileAtomically(dir + "/latest_checkpoint", "checkpoint-99").ok());
+    Net resumed{nullptr};
+    auto result = RunPrunedRegression(dir, -1, true, &resumed);
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->resumed_from_step, 12);
+    ExpectSameParameters(reference, resumed);
+  }
+  {
+    const std::string dir = copy_of_killed("fallback_none");
+    damage(dir + "/checkpoint-12/model.safetensors", true);
+    damage(dir + "/checkpoint-8/optimizer.pt", false);
+    Net resumed{nullptr};
+    auto result = RunPrunedRegression(dir, -1, true, &resumed);
+    ASSERT_FALSE(result.ok());
+    const std::string message(result.status().message());
+    EXPECT_NE(message.find(dir + ": no valid checkpoint to resume from ("), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("checkpoint-12/model.safetensors"), std::string::npos) << message;
+    EXPECT_NE(message.find("checkpoint-8/optimizer.pt: CRC-32 mismatch"), std::string::npos)
+        << message;
+  }
 }
 
 TEST(TrainerTest, TracksAndRestoresTheBestModel) {
