@@ -23,7 +23,7 @@ for arg in "$@"; do
   esac
 done
 ALL=(safetensors_fuzzer bert_config_fuzzer squad_fuzzer glue_fuzzer vocab_fuzzer
-     wordpiece_fuzzer recipe_fuzzer)
+     wordpiece_fuzzer recipe_fuzzer checkpoint_fuzzer)
 ((${#FUZZERS[@]})) || FUZZERS=("${ALL[@]}")
 
 # Seed inputs per fuzzer: the fixtures the unit tests use (small ones: libFuzzer's max_len
@@ -37,6 +37,7 @@ seeds() {
     vocab_fuzzer) echo models/tokenizers/testdata/vocab.txt models/tokenizers/testdata/*.json ;;
     wordpiece_fuzzer) echo datasets/glue/testdata/*.tsv tests/fixtures/squad/v1_small.json ;;
     recipe_fuzzer) echo fuzz/seeds/recipe/* recipes/combinations/*.yaml ;;
+    checkpoint_fuzzer) echo fuzz/seeds/checkpoint/* ;;
     *) echo "fuzz.sh: unknown fuzzer '$1' (known: ${ALL[*]})" >&2; exit 2 ;;
   esac
 }

@@ -241,7 +241,13 @@ absl::Status LoadTrainingCheckpoint(const std::string& checkpoint_dir, torch::nn
   ASSIGN_OR_RETURN(*component_state, ReadAll((dir / "components.safetensors").string()));
   if (auto rng = component_state->find(kRngKey); rng != component_state->end()) {
     at::Generator generator = at::detail::getDefaultCPUGenerator();
-    generator.set_state(rng->second);
+    try {
+      generator.set_state(rng->second);
+    } catch (const c10::Error& e) {  // Wrong size or dtype (found by //fuzz:checkpoint_fuzzer).
+      return absl::DataLossError(absl::StrCat((dir / "components.safetensors").string(), ": ",
+                                              kRngKey, " is not a CPU generator state (",
+                                              e.what_without_backtrace(), ")"));
+    }
     component_state->erase(rng);
   }
   const std::string optimizer_path = (dir / "optimizer.pt").string();
