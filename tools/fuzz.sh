@@ -23,7 +23,8 @@ for arg in "$@"; do
   esac
 done
 ALL=(safetensors_fuzzer bert_config_fuzzer squad_fuzzer glue_fuzzer vocab_fuzzer
-     wordpiece_fuzzer recipe_fuzzer checkpoint_fuzzer)
+     wordpiece_fuzzer recipe_fuzzer checkpoint_fuzzer idx_fuzzer
+     sentencepiece_fuzzer)
 ((${#FUZZERS[@]})) || FUZZERS=("${ALL[@]}")
 
 # Seed inputs per fuzzer: the fixtures the unit tests use (small ones: libFuzzer's max_len
@@ -38,6 +39,8 @@ seeds() {
     wordpiece_fuzzer) echo datasets/glue/testdata/*.tsv tests/fixtures/squad/v1_small.json ;;
     recipe_fuzzer) echo fuzz/seeds/recipe/* recipes/combinations/*.yaml ;;
     checkpoint_fuzzer) echo fuzz/seeds/checkpoint/* ;;
+    idx_fuzzer) echo fuzz/seeds/idx/* ;;
+    sentencepiece_fuzzer) echo fuzz/seeds/sentencepiece/* ;;
     *) echo "fuzz.sh: unknown fuzzer '$1' (known: ${ALL[*]})" >&2; exit 2 ;;
   esac
 }

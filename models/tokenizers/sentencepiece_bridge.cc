@@ -15,8 +15,16 @@ SentencePieceBridge::SentencePieceBridge()
 SentencePieceBridge::~SentencePieceBridge() = default;
 
 std::string SentencePieceBridge::Load(const std::string& path) {
-  const sentencepiece::util::Status status = processor_->Load(path);
-  return status.ok() ? "" : status.ToString();
+  // The library throws for some malformed models instead of returning a status (darts-clone's
+  // "failed to insert key: zero-length key" for an empty piece; found by
+  // //fuzz:sentencepiece_fuzzer), so both become the returned message.
+  try {
+    const sentencepiece::util::Status status = processor_->Load(path);
+    return status.ok() ? "" : status.ToString();
+  } catch (const std::exception& e) {
+    processor_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
+    return std::string("malformed model: ") + e.what();
+  }
 }
 
 std::vector<SentencePiecePiece> SentencePieceBridge::Encode(std::string_view text) const {

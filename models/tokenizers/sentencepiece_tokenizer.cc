@@ -60,6 +60,7 @@ absl::Status TrainSentencePiece(const SentencePieceTrainOptions& options) {
       {"vocab_size", absl::StrCat(options.vocab_size)},
       {"model_type", options.model_type},
       {"character_coverage", absl::StrCat(options.character_coverage)},
+      {"normalization_rule_name", options.normalization_rule_name},
       {"num_threads", absl::StrCat(options.num_threads)},
       {"hard_vocab_limit", options.hard_vocab_limit ? "true" : "false"},
       {"input_sentence_size", absl::StrCat(options.input_sentence_size)},

@@ -42,6 +42,9 @@ struct SentencePieceTrainOptions {
   std::string model_type = "unigram";
   // Share of characters the vocabulary covers; rarer characters become <unk>.
   double character_coverage = 0.9995;
+  // sentencepiece's normalization_rule_name: "nmt_nfkc" (its default), "nfkc", "nmt_nfkc_cf",
+  // "nfkc_cf" or "identity" (no normalization; the model then carries no ~240 KB charsmap).
+  std::string normalization_rule_name = "nmt_nfkc";
   // Always kept as single pieces, wherever they appear in the text.
   std::vector<std::string> user_defined_symbols = {"[CLS]", "[SEP]", "[PAD]", "[MASK]"};
   // Seeds sentencepiece's random generator (sentence sampling and shuffling).

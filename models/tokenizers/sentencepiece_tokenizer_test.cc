@@ -165,6 +165,25 @@ TEST(SentencePieceTokenizerTest, TrainingIsReproducible) {
   EXPECT_TRUE(vocab == ReadAll(second.model_prefix + ".vocab"));
 }
 
+TEST(SentencePieceTokenizerTest, NormalizationRuleNameReachesTheModel) {
+  // nmt_nfkc (the default) folds the "ﬁ" ligature to "fi"; identity keeps it as it is.
+  SentencePieceTrainOptions nfkc = TinyOptions("unigram", "spm_nfkc");
+  SentencePieceTrainOptions identity = TinyOptions("unigram", "spm_identity");
+  identity.normalization_rule_name = "identity";
+  ASSERT_TRUE(TrainSentencePiece(nfkc).ok());
+  ASSERT_TRUE(TrainSentencePiece(identity).ok());
+  auto folded = SentencePieceTokenizer::Load(nfkc.model_prefix + ".model");
+  auto kept = SentencePieceTokenizer::Load(identity.model_prefix + ".model");
+  ASSERT_TRUE(folded.ok() && kept.ok());
+  EXPECT_EQ((*folded)->Decode((*folded)->Encode("\xef\xac\x81ne").ids), "fine");
+  EXPECT_NE((*kept)->Decode((*kept)->Encode("\xef\xac\x81ne").ids), "fine");
+  // Without the normalizer's precompiled charsmap the model file is far smaller.
+  EXPECT_LT(ReadAll(identity.model_prefix + ".model").size() * 10,
+            ReadAll(nfkc.model_prefix + ".model").size());
+  identity.normalization_rule_name = "no_such_rule";
+  EXPECT_THAT(TrainSentencePiece(identity).message(), HasSubstr("training sentencepiece model"));
+}
+
 TEST(SentencePieceTokenizerTest, ReportsBadOptionsAndFiles) {
   SentencePieceTrainOptions options = TinyOptions("wordpiece", "spm_bad");
   EXPECT_EQ(TrainSentencePiece(options).message(),
