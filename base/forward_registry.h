@@ -1,7 +1,8 @@
-// What ForwardUnary (unary_module.h) and ForwardBinary (matmul_module.h) share: a table of
-// how to call forward() on a module whose concrete type the caller does not know (LibTorch's
-// modules have no virtual forward()), keyed by dynamic type, and the lookup of a parent's
-// child by name. Internal to base/; other packages use those two headers.
+// Behind ForwardUnary (unary_module.h): a table of how to call forward() on a module whose
+// concrete type the caller does not know (LibTorch's modules have no virtual forward()),
+// keyed by dynamic type, and the lookup of a parent's child by name. Internal to base/;
+// other packages use unary_module.h. (Attention products no longer need it: they are
+// layers::MatMul, whose kernel changes in place.)
 #ifndef BASE_FORWARD_REGISTRY_H_
 #define BASE_FORWARD_REGISTRY_H_
 

@@ -4,7 +4,6 @@
 
 #include <ATen/ATen.h>
 
-#include "base/matmul_module.h"
 #include "base/unary_module.h"
 #include "models/modeling_utils.h"
 
@@ -52,10 +51,10 @@ void BertSelfAttentionImpl::reset() {
   register_module("query", MakeLinear(hidden, hidden));
   register_module("key", MakeLinear(hidden, hidden));
   register_module("value", MakeLinear(hidden, hidden));
-  // The two activation products, as parameter-free children (no state_dict entries) named
-  // as INC's FX tracer names them, so a transform can swap them (quantized matmuls).
-  register_module("matmul", base::MatMul());    // Q K^T
-  register_module("matmul_1", base::MatMul());  // P V
+  // The two activation products, as parameter-free layers (no state_dict entries) named
+  // as INC's FX tracer names them; a transform may change their kernel (quantized matmuls).
+  matmul = register_module("matmul", layers::MatMul());      // Q K^T
+  matmul_1 = register_module("matmul_1", layers::MatMul());  // P V
   dropout =
       register_module("dropout", torch::nn::Dropout(config_.attention_probs_dropout_prob));
 }
@@ -70,13 +69,13 @@ at::Tensor BertSelfAttentionImpl::forward(const at::Tensor& hidden,
   const at::Tensor q = split_heads(base::ForwardChild(*this, "query", hidden));
   const at::Tensor k = split_heads(base::ForwardChild(*this, "key", hidden));
   const at::Tensor v = split_heads(base::ForwardChild(*this, "value", hidden));
-  at::Tensor scores = base::ForwardBinaryChild(*this, "matmul", q, k.transpose(-1, -2)) /
+  at::Tensor scores = matmul->forward(q, k.transpose(-1, -2)) /
                       std::sqrt(double(head_dim));
   if (extended_mask.defined()) scores = scores + extended_mask;
   at::Tensor attention = at::softmax(scores, -1);
   if (probs != nullptr) *probs = attention;
   attention = dropout->forward(attention);
-  return base::ForwardBinaryChild(*this, "matmul_1", attention, v)
+  return matmul_1->forward(attention, v)
       .transpose(1, 2)
       .reshape({batch, seq, config_.hidden_size});
 }

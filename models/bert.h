@@ -24,6 +24,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include "layers/matmul.h"
 #include "models/bert_config.h"
 #include "models/pretrained_model.h"
 
@@ -56,6 +57,8 @@ class BertSelfAttentionImpl : public torch::nn::Cloneable<BertSelfAttentionImpl>
   at::Tensor forward(const at::Tensor& hidden, const at::Tensor& extended_mask,
                      at::Tensor* probs = nullptr);
 
+  layers::MatMul matmul{nullptr};        // Q K^T.
+  layers::MatMul matmul_1{nullptr};      // P V.
   torch::nn::Dropout dropout{nullptr};  // Children "query", "key", "value": Linear.
 
  private:

@@ -6,7 +6,6 @@
 #include <ATen/ATen.h>
 #include <torch/utils.h>
 
-#include "base/matmul_module.h"
 #include "base/unary_module.h"
 #include "models/modeling_utils.h"
 
@@ -59,9 +58,9 @@ void MultiHeadSelfAttentionImpl::reset() {
   register_module("k_lin", MakeLinear(dim, dim));
   register_module("v_lin", MakeLinear(dim, dim));
   register_module("out_lin", MakeLinear(dim, dim));
-  // Parameter-free activation products, swappable like the Linears (see models/bert.cc).
-  register_module("matmul", base::MatMul());    // Q K^T
-  register_module("matmul_1", base::MatMul());  // weights V
+  // Parameter-free activation products with a pluggable kernel (see models/bert.cc).
+  matmul = register_module("matmul", layers::MatMul());      // Q K^T
+  matmul_1 = register_module("matmul_1", layers::MatMul());  // weights V
   dropout =
       register_module("dropout", torch::nn::Dropout(config_.attention_probs_dropout_prob));
 }
@@ -78,7 +77,7 @@ at::Tensor MultiHeadSelfAttentionImpl::forward(const at::Tensor& hidden, const a
       split_heads(base::ForwardChild(*this, "q_lin", hidden)) / std::sqrt(double(head_dim));
   const at::Tensor k = split_heads(base::ForwardChild(*this, "k_lin", hidden));
   const at::Tensor v = split_heads(base::ForwardChild(*this, "v_lin", hidden));
-  at::Tensor scores = base::ForwardBinaryChild(*this, "matmul", q, k.transpose(-1, -2));
+  at::Tensor scores = matmul->forward(q, k.transpose(-1, -2));
   if (mask.defined()) {
     const at::Tensor padded = (mask == 0).view({batch, 1, 1, seq});
     scores = scores.masked_fill(padded, std::numeric_limits<float>::lowest());
@@ -87,7 +86,7 @@ at::Tensor MultiHeadSelfAttentionImpl::forward(const at::Tensor& hidden, const a
   if (probs != nullptr) *probs = weights;
   weights = dropout->forward(weights);
   const at::Tensor context =
-      base::ForwardBinaryChild(*this, "matmul_1", weights, v)
+      matmul_1->forward(weights, v)
           .transpose(1, 2)
           .reshape({batch, seq, config_.hidden_size});
   return base::ForwardChild(*this, "out_lin", context);

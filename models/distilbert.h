@@ -15,6 +15,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include "layers/matmul.h"
 #include "models/bert_config.h"
 #include "models/pretrained_model.h"
 
@@ -48,6 +49,8 @@ class MultiHeadSelfAttentionImpl : public torch::nn::Cloneable<MultiHeadSelfAtte
   at::Tensor forward(const at::Tensor& hidden, const at::Tensor& mask, at::Tensor* probs);
 
   // Children "q_lin", "k_lin", "v_lin", "out_lin": Linear.
+  layers::MatMul matmul{nullptr};    // Q K^T.
+  layers::MatMul matmul_1{nullptr};  // weights V.
   torch::nn::Dropout dropout{nullptr};
 
  private:

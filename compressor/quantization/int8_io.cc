@@ -16,13 +16,13 @@
 #include <torch/nn/modules/linear.h>
 
 #include "absl/strings/str_cat.h"
-#include "base/matmul_module.h"
 #include "base/safetensors.h"
 #include "base/status_macros.h"
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/qat.h"
 #include "compressor/quantization/qscheme.h"
 #include "kernels/int8_linear.h"
+#include "layers/matmul.h"
 
 namespace compressor {
 namespace {
@@ -364,7 +364,7 @@ absl::StatusOr<std::pair<at::Tensor, at::Tensor>> BuildEmbeddingTable(
 }
 
 // A frozen QuantizedMatMul from its metadata and NAME.{a,b}_{scale,zero_point}.
-absl::StatusOr<std::shared_ptr<QuantizedMatMulImpl>> BuildMatMul(const std::string& path,
+absl::StatusOr<std::shared_ptr<FakeQuantMatMulKernel>> BuildMatMul(const std::string& path,
                                                                  const std::string& name,
                                                                  const std::string& text,
                                                                  TensorSource& source) {
@@ -388,7 +388,7 @@ absl::StatusOr<std::shared_ptr<QuantizedMatMulImpl>> BuildMatMul(const std::stri
   scheme.dtype = activation->get<std::string>();
   scheme.symmetric = symmetric->get<bool>();
   if (scheme.dtype == "int8" && !scheme.symmetric) return bad("int8 activations must be symmetric");
-  if (dynamic->get<bool>()) return QuantizedMatMulImpl::Frozen(scheme, /*dynamic=*/true, {}, {});
+  if (dynamic->get<bool>()) return FakeQuantMatMulKernel::Frozen(scheme, /*dynamic=*/true, {}, {});
   QuantParams q[2];
   for (int i = 0; i < 2; ++i) {
     const std::string prefix = absl::StrCat(name, ".", kMatMulInputs[i], "_");
@@ -403,7 +403,7 @@ absl::StatusOr<std::shared_ptr<QuantizedMatMulImpl>> BuildMatMul(const std::stri
                                 kMatMulInputs[i], " (scale ", scale, ", zero point ", zp, ")"));
     }
   }
-  return QuantizedMatMulImpl::Frozen(scheme, /*dynamic=*/false, q[0], q[1]);
+  return FakeQuantMatMulKernel::Frozen(scheme, /*dynamic=*/false, q[0], q[1]);
 }
 
 }  // namespace
@@ -494,8 +494,8 @@ absl::StatusOr<std::vector<std::string>> LoadQuantizedState(torch::nn::Module& f
   std::vector<std::string> names;
   std::vector<std::shared_ptr<Int8LinearModuleImpl>> built;
   std::vector<std::pair<torch::nn::Module*, std::string>> slots;
-  std::vector<std::shared_ptr<QuantizedMatMulImpl>> matmuls;
-  std::vector<std::pair<torch::nn::Module*, std::string>> matmul_slots;
+  std::vector<std::shared_ptr<FakeQuantMatMulKernel>> matmuls;
+  std::vector<layers::MatMulImpl*> matmul_layers;
   struct EmbeddingTable {
     std::shared_ptr<torch::nn::EmbeddingImpl> module;
     at::Tensor table;
@@ -503,12 +503,6 @@ absl::StatusOr<std::vector<std::string>> LoadQuantizedState(torch::nn::Module& f
   };
   std::vector<EmbeddingTable> embedding_tables;
   std::set<std::string> handled;  // Parameters restored from an int8 embedding.
-  auto parent_of = [&](const std::string& name) -> std::pair<torch::nn::Module*, std::string> {
-    const size_t dot = name.rfind('.');
-    if (dot == std::string::npos) return {&fp32_model, name};
-    auto p = modules.find(name.substr(0, dot));
-    return {p == modules.end() ? nullptr : p->second.get(), name.substr(dot + 1)};
-  };
   for (const auto& [name, text] : reader.metadata()) {
     auto it = modules.find(name);
     if (it == modules.end()) {
@@ -530,18 +524,20 @@ absl::StatusOr<std::vector<std::string>> LoadQuantizedState(torch::nn::Module& f
       continue;
     }
     if (FormatOf(text) == kMatMulFormat) {
-      if (it->second->as<base::MatMulImpl>() == nullptr) {
+      auto* layer = it->second->as<layers::MatMulImpl>();
+      if (layer == nullptr) {
         return Error(absl::StatusCode::kInvalidArgument, path,
-                     absl::StrCat("module '", name, "' of the model is not a base::MatMul"));
+                     absl::StrCat("module '", name, "' of the model is not a layers::MatMul"));
       }
-      ASSIGN_OR_RETURN(std::shared_ptr<QuantizedMatMulImpl> matmul,
+      if (layer->kernel() != nullptr) {
+        return Error(absl::StatusCode::kInvalidArgument, path,
+                     absl::StrCat("module '", name, "' of the model is not a layers::MatMul "
+                                  "without a kernel (it is already quantized)"));
+      }
+      ASSIGN_OR_RETURN(std::shared_ptr<FakeQuantMatMulKernel> matmul,
                        BuildMatMul(path, name, text, source));
       matmuls.push_back(std::move(matmul));
-      matmul_slots.push_back(parent_of(name));
-      if (matmul_slots.back().first == nullptr) {
-        return Error(absl::StatusCode::kInternal, path,
-                     absl::StrCat("module '", name, "': parent not found"));
-      }
+      matmul_layers.push_back(layer);
       continue;
     }
     auto linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(it->second);
@@ -618,9 +614,7 @@ absl::StatusOr<std::vector<std::string>> LoadQuantizedState(torch::nn::Module& f
   for (size_t i = 0; i < slots.size(); ++i) {
     slots[i].first->replace_module(slots[i].second, Int8LinearModule(built[i]));
   }
-  for (size_t i = 0; i < matmul_slots.size(); ++i) {
-    matmul_slots[i].first->replace_module(matmul_slots[i].second, matmuls[i]);
-  }
+  for (size_t i = 0; i < matmul_layers.size(); ++i) matmul_layers[i]->set_kernel(matmuls[i]);
   return names;
 }
 

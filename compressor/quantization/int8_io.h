@@ -17,11 +17,12 @@
 //   {"format": "int8_linear/v1", "activation": "uint8"|"int8",
 //    "activation_symmetric": bool, "dynamic": bool, "weight": "per-tensor"|"per-channel",
 //    "requantize_output": bool, "bias": bool, "in_features": N, "out_features": N}
-// A frozen QuantizedMatMul (quantize_attention_matmuls) NAME contributes NAME.a_scale,
-// NAME.a_zero_point, NAME.b_scale, NAME.b_zero_point (F32 [1] / I64 [1]; none when dynamic)
-// and the metadata {"format": "quantized_matmul/v1", "activation": "uint8"|"int8",
-// "activation_symmetric": bool, "dynamic": bool}; loading replaces the model's base::MatMul
-// of that name by a frozen QuantizedMatMul (not in the returned names).
+// A layers::MatMul NAME running a frozen FakeQuantMatMulKernel (quantize_attention_matmuls)
+// contributes NAME.a_scale, NAME.a_zero_point, NAME.b_scale, NAME.b_zero_point (F32 [1] /
+// I64 [1]; none when dynamic) and the metadata {"format": "quantized_matmul/v1",
+// "activation": "uint8"|"int8", "activation_symmetric": bool, "dynamic": bool}; loading gives
+// the model's layers::MatMul of that name a frozen FakeQuantMatMulKernel (not in the returned
+// names).
 // A torch::nn::Embedding whose table was quantized by QuantizeEmbeddings (qat.h;
 // QuantizationConfig::quantize_embeddings) is stored as NAME.weight (I8 [rows, dim]) and
 // NAME.weight_scale (F32 [rows]) with the metadata {"format": "int8_embedding/v1",

@@ -13,7 +13,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "base/matmul_module.h"
 #include "base/status_macros.h"
 #include "base/unary_module.h"
 
@@ -334,9 +333,9 @@ void QuantizedLinearImpl::pretty_print(std::ostream& stream) const {
 }
 
 // ---------------------------------------------------------------------------------------
-// QuantizedMatMul
+// FakeQuantMatMulKernel
 
-QuantizedMatMulImpl::QuantizedMatMulImpl(QuantizedLinearOptions options)
+FakeQuantMatMulKernel::FakeQuantMatMulKernel(QuantizedLinearOptions options)
     : options_(std::move(options)) {
   if (!options_.dynamic_input) {
     ObserverOptions activation_options = options_.observer_options;
@@ -347,25 +346,26 @@ QuantizedMatMulImpl::QuantizedMatMulImpl(QuantizedLinearOptions options)
   }
 }
 
-std::shared_ptr<QuantizedMatMulImpl> QuantizedMatMulImpl::Frozen(const QuantScheme& scheme,
-                                                                 bool dynamic, QuantParams a,
-                                                                 QuantParams b) {
+std::shared_ptr<FakeQuantMatMulKernel> FakeQuantMatMulKernel::Frozen(const QuantScheme& scheme,
+                                                                     bool dynamic,
+                                                                     QuantParams a,
+                                                                     QuantParams b) {
   QuantizedLinearOptions options;
   options.activation_scheme = scheme;
   options.dynamic_input = dynamic;
-  auto module = std::make_shared<QuantizedMatMulImpl>(options);
-  module->observers_[0].reset();
-  module->observers_[1].reset();
+  auto kernel = std::make_shared<FakeQuantMatMulKernel>(options);
+  kernel->observers_[0].reset();
+  kernel->observers_[1].reset();
   if (!dynamic) {
-    module->q_[0] = std::move(a);
-    module->q_[1] = std::move(b);
+    kernel->q_[0] = std::move(a);
+    kernel->q_[1] = std::move(b);
   }
-  module->frozen_ = true;
-  module->eval();
-  return module;
+  kernel->frozen_ = true;
+  return kernel;
 }
 
-at::Tensor QuantizedMatMulImpl::forward(const at::Tensor& a, const at::Tensor& b) {
+at::Tensor FakeQuantMatMulKernel::Forward(const at::Tensor& a, const at::Tensor& b,
+                                          bool training) {
   const at::Tensor* inputs[2] = {&a, &b};
   if (calibrating_ && !frozen_) {
     for (int i = 0; i < 2; ++i) {
@@ -384,7 +384,7 @@ at::Tensor QuantizedMatMulImpl::forward(const at::Tensor& a, const at::Tensor& b
                            options_.activation_scheme);
       continue;
     }
-    if (!frozen_ && is_training() && observers_[i]) {
+    if (!frozen_ && training && observers_[i]) {
       observers_[i]->Observe(x);
       q_[i].reset();
     }
@@ -397,7 +397,7 @@ at::Tensor QuantizedMatMulImpl::forward(const at::Tensor& a, const at::Tensor& b
   return at::matmul(fq[0], fq[1]);
 }
 
-void QuantizedMatMulImpl::Freeze() {
+void FakeQuantMatMulKernel::Freeze() {
   if (frozen_) return;
   calibrating_ = false;
   frozen_ = true;
@@ -406,14 +406,14 @@ void QuantizedMatMulImpl::Freeze() {
   }
 }
 
-void QuantizedMatMulImpl::set_calibrating(bool calibrating) {
+void FakeQuantMatMulKernel::set_calibrating(bool calibrating) {
   TORCH_CHECK(!(calibrating && frozen_), "QuantizedMatMul: cannot calibrate after Freeze()");
   TORCH_CHECK(!(calibrating && options_.dynamic_input),
               "QuantizedMatMul: dynamic quantization is not calibrated");
   calibrating_ = calibrating;
 }
 
-QuantParams QuantizedMatMulImpl::input_qparams(int i) const {
+QuantParams FakeQuantMatMulKernel::input_qparams(int i) const {
   TORCH_CHECK(i == 0 || i == 1, "QuantizedMatMul: input index ", i, " is not 0 or 1");
   TORCH_CHECK(!options_.dynamic_input,
               "QuantizedMatMul: dynamic quantization has no fixed input qparams");
@@ -421,26 +421,26 @@ QuantParams QuantizedMatMulImpl::input_qparams(int i) const {
   return *q_[i];
 }
 
-const Observer* QuantizedMatMulImpl::input_observer(int i) const {
+const Observer* FakeQuantMatMulKernel::input_observer(int i) const {
   TORCH_CHECK(i == 0 || i == 1, "QuantizedMatMul: input index ", i, " is not 0 or 1");
   return observers_[i].get();
 }
 
-bool QuantizedMatMulImpl::observed() const {
+bool FakeQuantMatMulKernel::observed() const {
   for (int i = 0; i < 2; ++i) {
     if (observers_[i] && !observers_[i]->observed() && !(frozen_ && q_[i])) return false;
   }
   return true;
 }
 
-ObserverState QuantizedMatMulImpl::State() const {
+ObserverState FakeQuantMatMulKernel::State() const {
   ObserverState state;
   if (observers_[0]) state.merge(WithPrefix("a_observer/", observers_[0]->State()));
   if (observers_[1]) state.merge(WithPrefix("b_observer/", observers_[1]->State()));
   return state;
 }
 
-absl::Status QuantizedMatMulImpl::LoadState(const ObserverState& state) {
+absl::Status FakeQuantMatMulKernel::LoadState(const ObserverState& state) {
   size_t used = 0;
   for (int i = 0; i < 2; ++i) {
     if (!observers_[i]) continue;
@@ -462,30 +462,26 @@ absl::Status QuantizedMatMulImpl::LoadState(const ObserverState& state) {
   return absl::OkStatus();
 }
 
-void QuantizedMatMulImpl::pretty_print(std::ostream& stream) const {
-  stream << "compressor::QuantizedMatMul(inputs="
+void FakeQuantMatMulKernel::PrettyPrint(std::ostream& stream) const {
+  stream << "compressor::FakeQuantMatMulKernel(inputs="
          << (options_.dynamic_input ? std::string("dynamic ") : std::string())
          << options_.activation_scheme.ToString()
          << (options_.dynamic_input || !observers_[0] ? "" : "/" + options_.activation_observer)
          << (frozen_ ? ", frozen" : "") << ")";
 }
 
-std::vector<std::pair<std::string, std::shared_ptr<QuantizedMatMulImpl>>> QuantizedMatMuls(
+std::vector<std::pair<std::string, std::shared_ptr<FakeQuantMatMulKernel>>> QuantizedMatMuls(
     const torch::nn::Module& model) {
-  std::vector<std::pair<std::string, std::shared_ptr<QuantizedMatMulImpl>>> modules;
+  std::vector<std::pair<std::string, std::shared_ptr<FakeQuantMatMulKernel>>> kernels;
   for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
-    if (auto quantized = std::dynamic_pointer_cast<QuantizedMatMulImpl>(item.value())) {
-      modules.emplace_back(item.key(), std::move(quantized));
+    const auto* layer = item.value()->as<layers::MatMulImpl>();
+    if (layer == nullptr) continue;
+    if (auto kernel = std::dynamic_pointer_cast<FakeQuantMatMulKernel>(layer->kernel())) {
+      kernels.emplace_back(item.key(), std::move(kernel));
     }
   }
-  return modules;
+  return kernels;
 }
-
-const bool kQuantizedMatMulRegistered = base::RegisterBinaryForward(
-    typeid(QuantizedMatMulImpl),
-    [](torch::nn::Module& module, const at::Tensor& a, const at::Tensor& b) {
-      return static_cast<QuantizedMatMulImpl&>(module).forward(a, b);
-    });
 
 // ---------------------------------------------------------------------------------------
 // Model preparation
@@ -601,41 +597,29 @@ absl::StatusOr<std::vector<std::string>> PrepareModel(torch::nn::Module& model,
     }
     swaps.push_back({parent, leaf, std::move(old)});
   }
-  std::vector<std::string> swapped_names = selection.selected;
+  // Attention matmuls change their kernel in place; the layer stays where the model holds it.
+  std::vector<layers::MatMulImpl*> matmuls;
   if (config.quantize_attention_matmuls) {
     ASSIGN_OR_RETURN(const std::vector<std::regex> excluded,
                      CompileAll(config.excluded_op_names, "quantization config",
                                 "excluded_op_names"));
-    std::vector<std::tuple<torch::nn::Module*, std::string, std::string>> matmuls;
-    // Parents: the model itself (not necessarily held by a shared_ptr) and every submodule.
-    std::vector<std::pair<std::string, torch::nn::Module*>> parents = {{"", &model}};
+    std::vector<std::string> matmul_names;
     for (const auto& item : model.named_modules("", /*include_self=*/false)) {
-      parents.emplace_back(item.key(), item.value().get());
-    }
-    for (const auto& [parent_name, parent] : parents) {
-      for (const auto& child : parent->named_children()) {
-        if (child.value()->as<base::MatMulImpl>() == nullptr) continue;
-        const std::string name =
-            parent_name.empty() ? child.key() : absl::StrCat(parent_name, ".", child.key());
-        if (!MatchesAny(excluded, name)) matmuls.emplace_back(parent, child.key(), name);
-      }
+      auto* matmul = item.value()->as<layers::MatMulImpl>();
+      if (matmul == nullptr || MatchesAny(excluded, item.key())) continue;
+      matmuls.push_back(matmul);
+      matmul_names.push_back(item.key());
     }
     if (matmuls.empty()) {
       revert();
       return absl::InvalidArgumentError(
           "quantization config: quantize_attention_matmuls is true but the model has no "
-          "base::MatMul child outside excluded_op_names (models must compute the attention "
-          "products through base::ForwardBinaryChild)");
+          "layers::MatMul outside excluded_op_names (models must compute the attention "
+          "products with layers::MatMul)");
     }
-    for (const auto& [parent, leaf, name] : matmuls) {
-      std::shared_ptr<torch::nn::Module> old;
-      for (const auto& item : parent->named_children()) {
-        if (item.key() == leaf) old = item.value();
-      }
-      QuantizedLinearOptions options = OptionsFor(config, name);
-      parent->replace_module(leaf, std::make_shared<QuantizedMatMulImpl>(options));
-      swaps.push_back({parent, leaf, std::move(old)});
-      swapped_names.push_back(name);
+    for (size_t i = 0; i < matmuls.size(); ++i) {
+      matmuls[i]->set_kernel(
+          std::make_shared<FakeQuantMatMulKernel>(OptionsFor(config, matmul_names[i])));
     }
   }
   // After replace_module the parent's registry no longer owns the old Linear; if anything
@@ -643,10 +627,11 @@ absl::StatusOr<std::vector<std::string>> PrepareModel(torch::nn::Module& model,
   // what the parent's forward() calls, and the swap would change nothing.
   std::vector<std::string> stuck;
   for (size_t i = 0; i < swaps.size(); ++i) {
-    if (swaps[i].old.use_count() > 1) stuck.push_back(swapped_names[i]);
+    if (swaps[i].old.use_count() > 1) stuck.push_back(selection.selected[i]);
   }
   if (!stuck.empty()) {
     revert();
+    for (layers::MatMulImpl* matmul : matmuls) matmul->set_kernel(nullptr);
     return absl::FailedPreconditionError(absl::StrCat(
         "quantization: cannot swap ", stuck.size(), " of ", swaps.size(),
         " Linears for QuantizedLinear: ", FewNames(stuck),

@@ -44,6 +44,7 @@
 #include "absl/status/statusor.h"
 #include "compressor/quantization/observer.h"
 #include "compressor/quantization/qscheme.h"
+#include "layers/matmul.h"
 
 namespace compressor {
 
@@ -83,9 +84,9 @@ struct QuantizationConfig {
   // values an int8 table with one scale per token reproduces exactly; zeros (padding row,
   // pruned entries) stay zero. Off by default (Prune OFA keeps embeddings fp32).
   bool quantize_embeddings = false;
-  // Attention matmuls (QK^T and PV): every base::MatMul child (base/matmul_module.h; the
+  // Attention matmuls (QK^T and PV): every layers::MatMul (layers/matmul.h; the
   // models name them `matmul` and `matmul_1`, as INC's FX tracer does) not matched by
-  // excluded_op_names becomes a QuantizedMatMul: both inputs fake-quantized with the
+  // excluded_op_names runs a FakeQuantMatMulKernel: both inputs fake-quantized with the
   // activation scheme and their own activation observers (dynamic PTQ: each input's own
   // range), straight-through gradients. They stay fake-quant after ConvertToInt8 (no INT8
   // batched-matmul kernel). Off by default (INC/NNCF's default; Prune OFA keeps them fp32).
@@ -185,22 +186,23 @@ class QuantizedLinearImpl : public torch::nn::Module {
 };
 TORCH_MODULE(QuantizedLinear);
 
-// A base::MatMul with fake-quantized inputs (quantize_attention_matmuls):
-//   forward(a, b) = matmul(FakeQuantize(a, qparams_a), FakeQuantize(b, qparams_b))
+// The kernel of a layers::MatMul with fake-quantized inputs (quantize_attention_matmuls):
+//   Forward(a, b) = matmul(FakeQuantize(a, qparams_a), FakeQuantize(b, qparams_b))
 // Observers update in train mode (QAT) or while calibrating (post-training static, which
 // returns the fp32 product); dynamic quantization takes each call's own min/max. Freeze()
-// fixes the qparams. Parameter-free, so state_dict() is unchanged. Not Cloneable.
-class QuantizedMatMulImpl : public torch::nn::Module {
+// fixes the qparams. The layer stays parameter-free, so state_dict() is unchanged, and a
+// layer running this kernel is not cloned (its observers are per-layer state).
+class FakeQuantMatMulKernel : public layers::MatMulKernel {
  public:
   // `options`: activation_scheme, activation_observer, observer_options and dynamic_input
   // are used.
-  explicit QuantizedMatMulImpl(QuantizedLinearOptions options);
-  // A frozen module with fixed per-tensor qparams (ignored when dynamic), as int8_io
+  explicit FakeQuantMatMulKernel(QuantizedLinearOptions options);
+  // A frozen kernel with fixed per-tensor qparams (ignored when dynamic), as int8_io
   // restores it.
-  static std::shared_ptr<QuantizedMatMulImpl> Frozen(const QuantScheme& scheme, bool dynamic,
-                                                     QuantParams a, QuantParams b);
+  static std::shared_ptr<FakeQuantMatMulKernel> Frozen(const QuantScheme& scheme, bool dynamic,
+                                                       QuantParams a, QuantParams b);
 
-  at::Tensor forward(const at::Tensor& a, const at::Tensor& b);
+  at::Tensor Forward(const at::Tensor& a, const at::Tensor& b, bool training) override;
 
   void Freeze();
   bool frozen() const { return frozen_; }
@@ -218,7 +220,7 @@ class QuantizedMatMulImpl : public torch::nn::Module {
   ObserverState State() const;
   absl::Status LoadState(const ObserverState& state);
 
-  void pretty_print(std::ostream& stream) const override;
+  void PrettyPrint(std::ostream& stream) const override;
 
  private:
   QuantizedLinearOptions options_;
@@ -227,10 +229,10 @@ class QuantizedMatMulImpl : public torch::nn::Module {
   bool calibrating_ = false;
   mutable std::optional<QuantParams> q_[2];
 };
-TORCH_MODULE(QuantizedMatMul);
 
-// Every QuantizedMatMul of `model` by name, in named_modules() order.
-std::vector<std::pair<std::string, std::shared_ptr<QuantizedMatMulImpl>>> QuantizedMatMuls(
+// The fake-quant kernel of every layers::MatMul of `model` that runs one, by the layer's
+// name, in named_modules() order.
+std::vector<std::pair<std::string, std::shared_ptr<FakeQuantMatMulKernel>>> QuantizedMatMuls(
     const torch::nn::Module& model);
 
 // Which modules of a model the config selects.
@@ -246,10 +248,11 @@ absl::StatusOr<LinearSelection> SelectLinears(const torch::nn::Module& model,
 QuantizedLinearOptions OptionsFor(const QuantizationConfig& config, const std::string& name);
 
 // Swaps every selected Linear for a QuantizedLinear with Module::replace_module on its
-// parent (and, with quantize_attention_matmuls, every base::MatMul not excluded for a
-// QuantizedMatMul; find those with QuantizedMatMuls()); returns the swapped Linears' names. All or nothing: errors (invalid config, no Linear
-// selected, a model prepared twice, a Linear its parent still calls through its own
-// reference) name the modules and leave the model unchanged.
+// parent (and, with quantize_attention_matmuls, gives every layers::MatMul not excluded a
+// FakeQuantMatMulKernel; find those with QuantizedMatMuls()); returns the swapped Linears'
+// names. All or nothing: errors (invalid config, no Linear selected, a model prepared twice,
+// a Linear its parent still calls through its own reference) name the modules and leave the
+// model unchanged.
 absl::StatusOr<std::vector<std::string>> PrepareModel(torch::nn::Module& model,
                                                       const QuantizationConfig& config);
 

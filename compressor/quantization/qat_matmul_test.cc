@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 #include <torch/utils.h>
 
-#include "base/matmul_module.h"
+#include "layers/matmul.h"
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/int8_io.h"
 #include "compressor/quantization/qat.h"
@@ -63,7 +63,7 @@ TEST(QatMatMulTest, ModelsRouteAttentionThroughParameterFreeMatMuls) {
     auto model = TinyBert(arch);
     int matmuls = 0;
     for (const auto& item : model->named_modules()) {
-      if (item.value()->as<base::MatMulImpl>() != nullptr) {
+      if (item.value()->as<layers::MatMulImpl>() != nullptr) {
         ++matmuls;
         const std::string leaf = item.key().substr(item.key().rfind('.') + 1);
         EXPECT_TRUE(leaf == "matmul" || leaf == "matmul_1") << item.key();
@@ -84,11 +84,11 @@ TEST(QatMatMulTest, OffByDefaultLeavesAttentionFp32) {
   EXPECT_FALSE(config.quantize_attention_matmuls);
   Calibrate(*quantized, config);
   EXPECT_TRUE(QuantizedMatMuls(*quantized).empty());
-  // The MatMul children are still base::MatMul, i.e. exactly at::matmul
-  // (base/matmul_module_test.cc; //models:conformance_test checks the models to 1e-5).
+  // The MatMul children are still kernel-less layers::MatMuls, i.e. exactly at::matmul
+  // (layers/matmul_test.cc; //models:conformance_test checks the models to 1e-5).
   int matmuls = 0;
   for (const auto& item : quantized->named_modules()) {
-    matmuls += item.value()->as<base::MatMulImpl>() != nullptr;
+    matmuls += item.value()->as<layers::MatMulImpl>() != nullptr;
   }
   EXPECT_EQ(matmuls, 4);
 }
@@ -147,12 +147,14 @@ TEST(QatMatMulTest, QatGradientsFlowThroughFakeQuantizedInputs) {
   // STE on a single module: gradients of matmul(fq(a), fq(b)) pass through unchanged.
   compressor::QuantizedLinearOptions options;
   options.activation_observer = "minmax";
-  compressor::QuantizedMatMul mm(options);
+  layers::MatMul mm;
+  auto kernel = std::make_shared<compressor::FakeQuantMatMulKernel>(options);
+  mm->set_kernel(kernel);
   mm->train();
   at::Tensor a = at::randn({3, 4}).requires_grad_(), b = at::randn({4, 5}).requires_grad_();
   mm->forward(a, b).sum().backward();
-  const at::Tensor fa = compressor::FakeQuantize(a.detach(), mm->input_qparams(0), options.activation_scheme);
-  const at::Tensor fb = compressor::FakeQuantize(b.detach(), mm->input_qparams(1), options.activation_scheme);
+  const at::Tensor fa = compressor::FakeQuantize(a.detach(), kernel->input_qparams(0), options.activation_scheme);
+  const at::Tensor fb = compressor::FakeQuantize(b.detach(), kernel->input_qparams(1), options.activation_scheme);
   EXPECT_TRUE(at::allclose(a.grad(), at::ones({3, 5}).matmul(fb.t())));
   EXPECT_TRUE(at::allclose(b.grad(), fa.t().matmul(at::ones({3, 5}))));
 }

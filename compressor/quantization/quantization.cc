@@ -230,7 +230,7 @@ absl::Status Quantization::Restore(const TensorMap& state) {
   RETURN_IF_ERROR(restore(modules_));
   RETURN_IF_ERROR(restore(conv_modules_));
   // Dynamic matmuls have no observers, hence no state.
-  std::vector<std::pair<std::string, std::shared_ptr<QuantizedMatMulImpl>>> observed_matmuls;
+  std::vector<std::pair<std::string, std::shared_ptr<FakeQuantMatMulKernel>>> observed_matmuls;
   for (const auto& item : matmul_modules_) {
     if (!item.second->dynamic()) observed_matmuls.push_back(item);
   }

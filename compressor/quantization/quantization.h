@@ -68,7 +68,7 @@ class Quantization : public Component {
   }
   bool frozen() const { return frozen_; }
   // The attention matmuls prepared with quantize_attention_matmuls (empty otherwise).
-  const std::vector<std::pair<std::string, std::shared_ptr<QuantizedMatMulImpl>>>&
+  const std::vector<std::pair<std::string, std::shared_ptr<FakeQuantMatMulKernel>>>&
   matmul_modules() const {
     return matmul_modules_;
   }
@@ -85,7 +85,7 @@ class Quantization : public Component {
 
   QuantizationConfig config_;
   std::vector<std::pair<std::string, std::shared_ptr<QuantizedLinearImpl>>> modules_;
-  std::vector<std::pair<std::string, std::shared_ptr<QuantizedMatMulImpl>>> matmul_modules_;
+  std::vector<std::pair<std::string, std::shared_ptr<FakeQuantMatMulKernel>>> matmul_modules_;
   LinearSelection selection_;
   TensorMap pending_state_;                // Loaded before on_train_begin.
   std::vector<std::string> unobserved_;    // Modules whose activations were never seen.
