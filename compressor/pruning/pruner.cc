@@ -11,34 +11,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "compressor/module_selection.h"
 
 namespace compressor {
 namespace {
-
-bool MatchesAny(const std::vector<std::regex>& patterns, const std::string& name) {
-  return std::any_of(patterns.begin(), patterns.end(),
-                     [&](const std::regex& r) { return std::regex_search(name, r); });
-}
 
 bool HasType(const torch::nn::Module& module, const std::string& type) {
   if (type == "Linear") return module.as<torch::nn::Linear>() != nullptr;
   if (type == "Conv1d") return module.as<torch::nn::Conv1d>() != nullptr;
   if (type == "Conv2d") return module.as<torch::nn::Conv2d>() != nullptr;
   return false;
-}
-
-absl::StatusOr<std::vector<std::regex>> CompileAll(const std::vector<std::string>& patterns,
-                                                   const char* field) {
-  std::vector<std::regex> compiled;
-  for (const std::string& pattern : patterns) {
-    try {
-      compiled.emplace_back(pattern);
-    } catch (const std::regex_error& e) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": \"", pattern, "\" is not a valid regex: ", e.what()));
-    }
-  }
-  return compiled;
 }
 
 }  // namespace
@@ -86,9 +68,8 @@ absl::Status PruningConfig::Validate(const std::string& source) const {
                  " allows (", (*created)->MaxSparsity(), ")");
   }
   if (auto status = schedule().Validate(source); !status.ok()) return status;
-  for (const auto* list : {&op_names, &excluded_op_names}) {
-    auto compiled = CompileAll(*list, list == &op_names ? "op_names" : "excluded_op_names");
-    if (!compiled.ok()) return error("", compiled.status().message());
+  if (auto filter = ModuleFilter::Create(op_names, excluded_op_names, source); !filter.ok()) {
+    return filter.status();
   }
   return absl::OkStatus();
 }
@@ -97,10 +78,8 @@ absl::StatusOr<Pruner> Pruner::Create(torch::nn::Module& model, const PruningCon
   if (auto status = config.Validate("pruning config"); !status.ok()) return status;
   auto pattern = PruningPattern::Create(config.pattern);
   if (!pattern.ok()) return pattern.status();
-  auto included = CompileAll(config.op_names, "op_names");
-  auto excluded = CompileAll(config.excluded_op_names, "excluded_op_names");
-  if (!included.ok()) return included.status();
-  if (!excluded.ok()) return excluded.status();
+  auto filter = ModuleFilter::Create(config.op_names, config.excluded_op_names, "pruning config");
+  if (!filter.ok()) return filter.status();
 
   Pruner pruner(config, std::move(*pattern));
   for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
@@ -110,8 +89,7 @@ absl::StatusOr<Pruner> Pruner::Create(torch::nn::Module& model, const PruningCon
                      [&](const std::string& t) { return HasType(module, t); })) {
       continue;
     }
-    if (!config.op_names.empty() && !MatchesAny(*included, name)) continue;
-    if (MatchesAny(*excluded, name)) continue;
+    if (!filter->Selects(name)) continue;
     const std::string param = name + ".weight";
     at::Tensor weight = module.named_parameters(/*recurse=*/false)["weight"];
     if (auto status = pruner.pattern_->CheckShape(weight.sizes(), param); !status.ok()) {

@@ -15,39 +15,14 @@
 #include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "base/unary_module.h"
+#include "compressor/module_selection.h"
 
 namespace compressor {
 namespace {
 
-bool MatchesAny(const std::vector<std::regex>& patterns, const std::string& name) {
-  return std::any_of(patterns.begin(), patterns.end(),
-                     [&](const std::regex& r) { return std::regex_search(name, r); });
-}
-
-absl::StatusOr<std::vector<std::regex>> CompileAll(const std::vector<std::string>& patterns,
-                                                   const std::string& source, const char* key) {
-  std::vector<std::regex> compiled;
-  for (const std::string& pattern : patterns) {
-    try {
-      compiled.emplace_back(pattern);
-    } catch (const std::regex_error& e) {
-      return absl::InvalidArgumentError(absl::StrCat(source, ": ", key, " \"", pattern,
-                                                     "\" is not a valid regex: ", e.what()));
-    }
-  }
-  return compiled;
-}
-
 bool IsObserverName(const std::string& name) {
   const auto& names = ObserverNames();
   return std::find(names.begin(), names.end(), name) != names.end();
-}
-
-// "a, b, c" or "a, b, c and 7 more".
-std::string FewNames(const std::vector<std::string>& names, size_t shown = 5) {
-  if (names.size() <= shown) return absl::StrJoin(names, ", ");
-  return absl::StrCat(absl::StrJoin(names.begin(), names.begin() + shown, ", "), " and ",
-                      names.size() - shown, " more");
 }
 
 torch::nn::Module* ChildOf(torch::nn::Module* parent, const std::string& name) {
@@ -143,7 +118,7 @@ absl::Status QuantizationConfig::Validate(const std::string& source) const {
                                   std::make_pair(&excluded_op_names, "excluded_op_names"),
                                   std::make_pair(&outputs_not_requantized,
                                                  "outputs_not_requantized")}) {
-    absl::StatusOr<std::vector<std::regex>> compiled = CompileAll(*list, source, key);
+    absl::StatusOr<std::vector<std::regex>> compiled = CompileRegexes(*list, source, key);
     if (!compiled.ok()) return compiled.status();
   }
   return absl::OkStatus();
@@ -488,11 +463,9 @@ std::vector<std::pair<std::string, std::shared_ptr<FakeQuantMatMulKernel>>> Quan
 
 absl::StatusOr<LinearSelection> SelectLinears(const torch::nn::Module& model,
                                               const QuantizationConfig& config) {
-  const std::string source = "quantization config";
-  ASSIGN_OR_RETURN(const std::vector<std::regex> included,
-                   CompileAll(config.op_names, source, "op_names"));
-  ASSIGN_OR_RETURN(const std::vector<std::regex> excluded,
-                   CompileAll(config.excluded_op_names, source, "excluded_op_names"));
+  ASSIGN_OR_RETURN(const ModuleFilter filter,
+                   ModuleFilter::Create(config.op_names, config.excluded_op_names,
+                                        "quantization config"));
   LinearSelection selection;
   // op_types without "Linear" (only Conv2d, qat_conv.h) select no Linear.
   const bool linears =
@@ -505,8 +478,7 @@ absl::StatusOr<LinearSelection> SelectLinears(const torch::nn::Module& model,
     }
     if (item.value()->as<torch::nn::LinearImpl>() == nullptr) continue;
     ++selection.total;
-    const bool chosen = linears && (config.op_names.empty() || MatchesAny(included, name)) &&
-                        !MatchesAny(excluded, name);
+    const bool chosen = linears && filter.Selects(name);
     (chosen ? selection.selected : selection.excluded).push_back(name);
   }
   return selection;
@@ -600,13 +572,12 @@ absl::StatusOr<std::vector<std::string>> PrepareModel(torch::nn::Module& model,
   // Attention matmuls change their kernel in place; the layer stays where the model holds it.
   std::vector<layers::MatMulImpl*> matmuls;
   if (config.quantize_attention_matmuls) {
-    ASSIGN_OR_RETURN(const std::vector<std::regex> excluded,
-                     CompileAll(config.excluded_op_names, "quantization config",
-                                "excluded_op_names"));
+    ASSIGN_OR_RETURN(const ModuleFilter filter,
+                     ModuleFilter::Create({}, config.excluded_op_names, "quantization config"));
     std::vector<std::string> matmul_names;
     for (const auto& item : model.named_modules("", /*include_self=*/false)) {
       auto* matmul = item.value()->as<layers::MatMulImpl>();
-      if (matmul == nullptr || MatchesAny(excluded, item.key())) continue;
+      if (matmul == nullptr || filter.Excluded(item.key())) continue;
       matmuls.push_back(matmul);
       matmul_names.push_back(item.key());
     }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/unary_module.h"
+#include "compressor/module_selection.h"
 
 namespace compressor {
 namespace {
@@ -23,18 +24,6 @@ ObserverState WithPrefix(const std::string& prefix, const ObserverState& state) 
   ObserverState out;
   for (const auto& [key, value] : state) out[prefix + key] = value;
   return out;
-}
-
-std::string FewNames(const std::vector<std::string>& names, size_t shown = 5) {
-  if (names.size() <= shown) return absl::StrJoin(names, ", ");
-  return absl::StrCat(absl::StrJoin(names.begin(), names.begin() + shown, ", "), " and ",
-                      names.size() - shown, " more");
-}
-
-bool MatchesAny(const std::vector<std::string>& patterns, const std::string& name) {
-  return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
-    return std::regex_search(name, std::regex(p));
-  });
 }
 
 torch::nn::Module* ChildOf(torch::nn::Module* parent, const std::string& name) {
@@ -221,12 +210,13 @@ std::vector<std::string> SelectConvs(const torch::nn::Module& model,
       config.op_types.end()) {
     return selected;
   }
+  // PrepareConvModel validates the config first; a direct caller's bad regex is a c10::Error.
+  const absl::StatusOr<ModuleFilter> filter =
+      ModuleFilter::Create(config.op_names, config.excluded_op_names, "quantization config");
+  TORCH_CHECK(filter.ok(), std::string(filter.status().message()));
   for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
     if (item.value()->as<torch::nn::Conv2dImpl>() == nullptr) continue;
-    const std::string& name = item.key();
-    if (!config.op_names.empty() && !MatchesAny(config.op_names, name)) continue;
-    if (MatchesAny(config.excluded_op_names, name)) continue;
-    selected.push_back(name);
+    if (filter->Selects(item.key())) selected.push_back(item.key());
   }
   return selected;
 }

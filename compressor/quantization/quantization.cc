@@ -12,17 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "compressor/module_selection.h"
 
 namespace compressor {
-namespace {
-
-std::string FewNames(const std::vector<std::string>& names, size_t shown = 5) {
-  if (names.size() <= shown) return absl::StrJoin(names, ", ");
-  return absl::StrCat(absl::StrJoin(names.begin(), names.begin() + shown, ", "), " and ",
-                      names.size() - shown, " more");
-}
-
-}  // namespace
 
 absl::Status Quantization::on_train_begin(TrainState& state) {
   if (state.model == nullptr) {
