@@ -96,12 +96,14 @@ absl::StatusOr<at::Tensor> ReadIdxFile(const std::string& path, int expected_dim
           absl::StrCat(path, ": size[", i, "]: ", size, " is not a valid dimension size"));
     }
     sizes[i] = size;
-    numel *= size;
-    if (numel > (int64_t(1) << 34)) {
+    // Checked before multiplying: the product of the sizes can overflow int64 (found by
+    // //fuzz:idx_fuzzer: 7656781062 * 1872017886).
+    if (size > (int64_t(1) << 34) / numel) {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ": sizes [", absl::StrJoin(sizes.begin(), sizes.begin() + i + 1, ", "),
           "] describe more than 16 GiB"));
     }
+    numel *= size;
   }
   // Read in chunks, growing the buffer only as data arrives: a few bytes of header (or of
   // gzip stream) may claim gigabytes, which must not be allocated before they are there
