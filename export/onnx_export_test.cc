@@ -17,6 +17,7 @@
 #include "export/onnx_reference_eval.h"
 #include "models/auto_model.h"
 #include "models/test_config.h"
+#include "models/test_weights.h"
 #include "onnx/checker.h"
 #include "onnx/onnx_pb.h"
 
@@ -47,19 +48,6 @@ std::map<std::string, at::Tensor> OnnxInputs(const models::ModelInput& input) {
                                               {"attention_mask", input.attention_mask}};
   if (input.token_type_ids.defined()) inputs["token_type_ids"] = input.token_type_ids;
   return inputs;
-}
-
-// Re-initialises every Linear with unit-gain weights (std 1/sqrt(in)) and visible biases,
-// so activations and logits are O(1): with BERT's std-0.02 init the logits are ~0.05 and a
-// wrong constant in the exported graph would hide under any absolute tolerance.
-void UnitGain(torch::nn::Module& model) {
-  torch::NoGradGuard no_grad;
-  for (const auto& item : model.named_modules()) {
-    if (auto* linear = item.value()->as<torch::nn::Linear>()) {
-      linear->weight.normal_(0, 1.0 / std::sqrt(double(linear->weight.size(1))));
-      linear->bias.normal_(0, 0.1);
-    }
-  }
 }
 
 // Relative max difference, against the reference's largest magnitude.
@@ -128,7 +116,7 @@ at::Tensor Int8Initializer(const onnx::TensorProto& init) {
 TEST(OnnxExportTest, QuantizedBertHasQdqPerLinearAndKeepsSparsity) {
   torch::manual_seed(0);
   auto model = *models::CreateModel(TinyConfig(), "BertForQuestionAnswering");
-  UnitGain(*model);
+  models::UnitGainLinears(*model);
   PruneHalf(*model);
   const models::ModelInput input = Input();
   compressor::QuantizationConfig config;  // Prune OFA: per-tensor weights, uint8 inputs.
@@ -204,7 +192,7 @@ TEST(OnnxExportTest, QuantizedBertHasQdqPerLinearAndKeepsSparsity) {
 TEST(OnnxExportTest, Fp32BertMatchesTheModelWithoutQdq) {
   torch::manual_seed(1);
   auto model = *models::CreateModel(TinyConfig(), "BertForSequenceClassification");
-  UnitGain(*model);
+  models::UnitGainLinears(*model);
   model->eval();
   OnnxExportSummary summary;
   absl::StatusOr<std::string> bytes = ExportOnnxBytes(*model, {}, &summary);
@@ -228,7 +216,7 @@ TEST(OnnxExportTest, Int8PerChannelDistilBertExportsAxisAndMatches) {
   models::BertConfig config = TinyConfig("distilbert");
   config.num_labels = 3;
   auto model = *models::CreateModel(config, "DistilBertForSequenceClassification");
-  UnitGain(*model);
+  models::UnitGainLinears(*model);
   PruneHalf(*model);
   const models::ModelInput input = Input(/*token_types=*/false);
   compressor::QuantizationConfig qconfig = *compressor::QuantizationConfig::Preset("inc_fx");
@@ -278,7 +266,7 @@ TEST(OnnxExportTest, SavedInt8ModelExportsIdentically) {
   torch::manual_seed(6);
   models::BertConfig config = TinyConfig();
   auto model = *models::CreateModel(config, "BertForQuestionAnswering");
-  UnitGain(*model);
+  models::UnitGainLinears(*model);
   PruneHalf(*model);
   const models::ModelInput input = Input();
   compressor::QuantizationConfig qconfig;
@@ -301,7 +289,7 @@ TEST(OnnxExportTest, SavedInt8ModelExportsIdentically) {
 TEST(OnnxExportTest, DynamicQuantizationUsesDynamicQuantizeLinear) {
   torch::manual_seed(4);
   auto model = *models::CreateModel(TinyConfig(), "BertForQuestionAnswering");
-  UnitGain(*model);
+  models::UnitGainLinears(*model);
   const models::ModelInput input = Input();
   compressor::QuantizationConfig config;
   config.approach = "post_training_dynamic_quant";

@@ -1,0 +1,29 @@
+// A transformers.js pipeline, offline, on a model directory we saved (its onnx/model.onnx).
+//   node pipeline.cjs text-classification MODELS_ROOT NAME INPUT.json OUTPUT.json
+// INPUT: ["text", ...]; OUTPUT: [{"label": "...", "score": p}, ...] (the top label each).
+'use strict';
+const fs = require('fs');
+const { env, pipeline } = require('@huggingface/transformers');
+
+async function main() {
+  const [task, root, name, inputPath, outputPath] = process.argv.slice(2);
+  env.allowRemoteModels = false;
+  env.localModelPath = root;
+  env.useFSCache = false;
+  const run = await pipeline(task, name, {
+    dtype: 'fp32',
+    session_options: { intraOpNumThreads: 1, interOpNumThreads: 1 },
+  });
+  const inputs = JSON.parse(fs.readFileSync(inputPath, 'utf8'));
+  const outputs = [];
+  for (const text of inputs) {
+    const [top] = await run(text);
+    outputs.push(top);
+  }
+  fs.writeFileSync(outputPath, JSON.stringify(outputs));
+}
+
+main().catch((error) => {
+  console.error(`pipeline.cjs: ${error.stack || error}`);
+  process.exit(1);
+});
