@@ -636,13 +636,17 @@ absl::StatusOr<StageResult> ReadStageResult(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a stage result"));
   }
   StageResult result;
-  result.name = json.value("name", "");
-  result.seconds = json.value("seconds", 0.0);
-  result.model_dir = json.value("model_dir", "");
-  result.int8 = json.value("int8", false);
-  result.sparsity = json.value("sparsity", 0.0);
-  result.metrics_before = MetricsFromJson(json.value("metrics_before", Json::object()));
-  result.metrics_after = MetricsFromJson(json.value("metrics_after", Json::object()));
+  try {  // value() throws for a field of another type ("seconds": "x").
+    result.name = json.value("name", "");
+    result.seconds = json.value("seconds", 0.0);
+    result.model_dir = json.value("model_dir", "");
+    result.int8 = json.value("int8", false);
+    result.sparsity = json.value("sparsity", 0.0);
+    result.metrics_before = MetricsFromJson(json.value("metrics_before", Json::object()));
+    result.metrics_after = MetricsFromJson(json.value("metrics_after", Json::object()));
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": malformed stage result: ", e.what()));
+  }
   return result;
 }
 

@@ -354,7 +354,9 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
     if (!text.ok()) continue;
     Json json = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
     if (!json.is_object()) return absl::InvalidArgumentError(absl::StrCat(path, ": not JSON"));
-    total_seconds += json.value("seconds", 0.0);
+    if (json.contains("seconds") && json["seconds"].is_number()) {
+      total_seconds += json["seconds"].get<double>();
+    }
     stages_json[stage.name] = json;
     if (std::optional<ExampleScores> scores =
             ReadExampleScores((fs::path(output_dir) / stage.name).string(), json)) {
