@@ -42,6 +42,18 @@ int64_t CheckpointStep(const std::string& name) {
   return step;
 }
 
+// The complete checkpoint-<step> directories of output_dir, oldest first.
+std::vector<std::pair<int64_t, fs::path>> CompleteCheckpoints(const std::string& output_dir) {
+  std::vector<std::pair<int64_t, fs::path>> checkpoints;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(output_dir, ec)) {
+    const int64_t step = CheckpointStep(entry.path().filename().string());
+    if (step >= 0 && entry.is_directory(ec)) checkpoints.emplace_back(step, entry.path());
+  }
+  std::sort(checkpoints.begin(), checkpoints.end());
+  return checkpoints;
+}
+
 uint32_t Crc32(const std::string& bytes) {
   return static_cast<uint32_t>(
       crc32_z(0L, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
@@ -207,12 +219,7 @@ absl::Status SaveTrainingCheckpoint(const std::string& output_dir, const torch::
   RETURN_IF_ERROR(base::WriteStringToFileAtomically(
       (fs::path(output_dir) / "latest_checkpoint").string(), name));
   if (keep > 0) {
-    std::vector<std::pair<int64_t, fs::path>> existing;
-    for (const auto& entry : fs::directory_iterator(output_dir, ec)) {
-      const int64_t step = CheckpointStep(entry.path().filename().string());
-      if (step >= 0 && entry.is_directory(ec)) existing.emplace_back(step, entry.path());
-    }
-    std::sort(existing.begin(), existing.end());
+    const auto existing = CompleteCheckpoints(output_dir);
     for (size_t i = 0; i + keep < existing.size(); ++i) fs::remove_all(existing[i].second, ec);
   }
   return absl::OkStatus();
@@ -279,17 +286,11 @@ std::vector<std::string> ResumeCandidates(const std::string& output_dir) {
   std::vector<std::string> candidates;
   absl::StatusOr<std::string> latest = LatestCheckpoint(output_dir);
   if (latest.ok()) candidates.push_back(*latest);
-  std::vector<std::pair<int64_t, std::string>> others;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(output_dir, ec)) {
-    const int64_t step = CheckpointStep(entry.path().filename().string());
-    if (step < 0 || !entry.is_directory(ec)) continue;
-    const std::string dir = (fs::path(output_dir) / entry.path().filename()).string();
-    if (latest.ok() && dir == *latest) continue;
-    others.emplace_back(step, dir);
+  const auto existing = CompleteCheckpoints(output_dir);
+  for (auto it = existing.rbegin(); it != existing.rend(); ++it) {  // Newest first.
+    const std::string dir = (fs::path(output_dir) / it->second.filename()).string();
+    if (!latest.ok() || dir != *latest) candidates.push_back(dir);
   }
-  std::sort(others.rbegin(), others.rend());
-  for (auto& [step, dir] : others) candidates.push_back(std::move(dir));
   return candidates;
 }
 
