@@ -386,6 +386,18 @@ TEST(PipelineTest, RunsTheStageChainResumesAndReports) {
   EXPECT_TRUE(old_results["rows"][1]["groups"]["qa"]["retention_ci95"].is_null());
   EXPECT_TRUE(old_results["rows"][1]["groups"]["qa"]["metric_ci95"].is_null());
 
+  // A result.json field of another type is a one-line error, not an abort.
+  const std::string qa_result = out + "/qa_50/result.json";
+  const Json good = ReadJson(qa_result);
+  Json bad = good;
+  bad["seconds"] = "x";
+  std::ofstream(qa_result) << bad.dump();
+  absl::StatusOr<ReportFiles> malformed = WriteReport(recipe, out, /*progress=*/false);
+  ASSERT_FALSE(malformed.ok());
+  EXPECT_NE(malformed.status().message().find(out + ": a stage's result.json"), std::string::npos)
+      << malformed.status();
+  std::ofstream(qa_result) << good.dump(2);
+
   // Interrupted after qa_50: the finished stages are skipped, the rest run again; a
   // result.json with a field of the wrong type is a stage to run again, not an abort.
   fs::remove(out + "/qa_50_int8/result.json");

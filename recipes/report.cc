@@ -339,7 +339,10 @@ absl::StatusOr<ModelLatency> MeasureLatencyMs(const std::string& model_dir, int6
   return latency;
 }
 
-absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string& output_dir,
+namespace {
+
+// WriteReport without its guard against result.json files whose fields have another type.
+absl::StatusOr<ReportFiles> BuildReport(const Recipe& recipe, const std::string& output_dir,
                                         bool progress) {
   if (!recipe.report) return absl::InvalidArgumentError("the recipe has no report section");
   const ReportSpec& spec = *recipe.report;
@@ -354,9 +357,7 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
     if (!text.ok()) continue;
     Json json = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
     if (!json.is_object()) return absl::InvalidArgumentError(absl::StrCat(path, ": not JSON"));
-    if (json.contains("seconds") && json["seconds"].is_number()) {
-      total_seconds += json["seconds"].get<double>();
-    }
+    total_seconds += json.value("seconds", 0.0);
     stages_json[stage.name] = json;
     if (std::optional<ExampleScores> scores =
             ReadExampleScores((fs::path(output_dir) / stage.name).string(), json)) {
@@ -738,6 +739,20 @@ absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string&
   files.results_md = (fs::path(output_dir) / "results.md").string();
   RETURN_IF_ERROR(base::WriteStringToFileAtomically(files.results_md, md));
   return files;
+}
+
+}  // namespace
+
+absl::StatusOr<ReportFiles> WriteReport(const Recipe& recipe, const std::string& output_dir,
+                                        bool progress) {
+  // The report reads many result.json fields with nlohmann's value() / get(), which throw when
+  // a field has another type ({"seconds": "x"}); one guard here covers every such read.
+  try {
+    return BuildReport(recipe, output_dir, progress);
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        output_dir, ": a stage's result.json or eval_scores.json is malformed: ", e.what()));
+  }
 }
 
 }  // namespace recipes
