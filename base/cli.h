@@ -38,6 +38,10 @@ std::vector<std::string> InitMain(int argc, char** argv, const char* usage);
 // KeepFreedMemoryForReuse(). Returns the thread count in effect.
 int ConfigureThreads();
 
+// The CPU's "model name" from /proc/cpuinfo ("unknown" when absent): every speed figure a
+// program prints names the CPU it was measured on.
+std::string CpuModelName();
+
 // glibc serves every allocation above 32 MB (attention scores at batch 8 x seq 384 are 56 MB
 // a layer) with a fresh mmap and unmaps it on free, so each such tensor pays a page fault per
 // 4 KB page on first touch: a BERT-mini batch-8 seq-384 forward took 1,077 ms that way and

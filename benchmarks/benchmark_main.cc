@@ -38,7 +38,9 @@ double RatioReporter::counter(const std::string& name, const std::string& counte
 int RunBenchmarks(int argc, char** argv, benchmark::BenchmarkReporter* reporter) {
   base::UsePassiveOpenMpWaits(argc, argv);
   base::WarnIfReferenceBlas();
-  base::ConfigureThreads();
+  const int threads = base::ConfigureThreads();
+  std::printf("CPU: %s, %d threads\n", base::CpuModelName().c_str(), threads);
+  std::fflush(stdout);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   if (reporter == nullptr) {

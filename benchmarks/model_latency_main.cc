@@ -64,18 +64,6 @@ ABSL_FLAG(std::string, json_out, "", "Also write the JSON line to this file.");
 
 namespace {
 
-std::string CpuName() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(colon + 2);
-    }
-  }
-  return "unknown";
-}
-
 absl::Status Run() {
   const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
   const std::string preset = absl::GetFlag(FLAGS_preset);
@@ -179,7 +167,7 @@ absl::Status Run() {
   j["min_ms"] = stats.min_ms;
   j["sequences_per_s"] = 1000.0 * static_cast<double>(batch) / p50;
   j["tokens_per_s"] = 1000.0 * static_cast<double>(batch * seq) / p50;
-  j["cpu"] = CpuName();
+  j["cpu"] = base::CpuModelName();
   j["layers"] = layers;
   j["linear_weight_bytes"] = linear_bytes;
   j["dense_fp32_linear_bytes"] = dense_fp32_bytes;
@@ -187,7 +175,7 @@ absl::Status Run() {
   std::printf("model %s (%s), batch %ld x seq %ld, %s, kernel %s, %d threads, %s\n",
               j["model"].get<std::string>().c_str(), model->architecture().c_str(),
               static_cast<long>(batch), static_cast<long>(seq), j["precision"].get<std::string>().c_str(),
-              j["kernel"].get<std::string>().c_str(), at::get_num_threads(), CpuName().c_str());
+              j["kernel"].get<std::string>().c_str(), at::get_num_threads(), base::CpuModelName().c_str());
   for (const auto& [name, count] : layers) std::printf("  %3d Linears on %s\n", count, name.c_str());
   if (!layers.empty()) {
     std::printf("  conversion %.1f s; Linear weights %.2f MB (dense fp32 %.2f MB, %.1fx smaller)\n",
