@@ -1,9 +1,6 @@
 // Runs the built tools the way a user (or an outside conformance check) does.
-#include <sys/wait.h>
-
 #include <gtest/gtest.h>
 
-#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -13,30 +10,14 @@
 #include <string>
 
 #include "base/atomic_file.h"
+#include "tests/run_command.h"
 
 namespace {
 
 using Json = nlohmann::json;
 
-struct Result {
-  int exit_code;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-Result RunCommand(const std::string& command) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string err_file = std::string(tmp ? tmp : "/tmp") + "/stderr.txt";
-  Result result;
-  FILE* pipe = popen((command + " 2>" + err_file).c_str(), "r");
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.out.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.err = base::ReadFileToString(err_file).value_or("");
-  return result;
-}
+using Result = tests::CommandResult;
+using tests::RunCommand;
 
 double MaxDiff(const Json& a, const Json& b) {
   if (a.is_number()) return std::fabs(a.get<double>() - b.get<double>());

@@ -303,16 +303,9 @@ std::string WithInterval(const std::string& value, const Json& ci, double scale,
 
 absl::StatusOr<ModelLatency> MeasureLatencyMs(const std::string& model_dir, int64_t batch,
                                               int64_t seq, int64_t iterations) {
-  ASSIGN_OR_RETURN(BuiltModel built, LoadStageModel(model_dir));
+  // fp32 stays fp32; INT8 Linears run INT8 kernels.
+  ASSIGN_OR_RETURN(BuiltModel built, LoadDeployModel(model_dir));
   models::PreTrainedModel& model = *built.model;
-  model.eval();
-  compressor::InferenceOptions options;  // fp32 stays fp32; INT8 Linears run INT8 kernels.
-  if (absl::StatusOr<std::vector<std::string>> converted =
-          compressor::ConvertForInference(model, options);
-      !converted.ok()) {
-    return absl::Status(converted.status().code(),
-                        absl::StrCat(model_dir, ": ", converted.status().message()));
-  }
   const models::BertConfig& config = model.config();
   seq = std::min(seq, config.max_position_embeddings);
   torch::manual_seed(0);

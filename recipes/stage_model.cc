@@ -246,6 +246,19 @@ absl::StatusOr<BuiltModel> LoadStageModel(const std::string& dir) {
   return built;
 }
 
+absl::StatusOr<BuiltModel> LoadDeployModel(const std::string& dir,
+                                           const compressor::InferenceOptions& options) {
+  ASSIGN_OR_RETURN(BuiltModel built, LoadStageModel(dir));
+  built.model->eval();
+  if (absl::StatusOr<std::vector<std::string>> converted =
+          compressor::ConvertForInference(*built.model, options);
+      !converted.ok()) {
+    return absl::Status(converted.status().code(),
+                        absl::StrCat(dir, ": ", converted.status().message()));
+  }
+  return built;
+}
+
 LinearSparsity MeasureLinearSparsity(const torch::nn::Module& model) {
   LinearSparsity result;
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "compressor/deploy/inference_linear.h"
 #include "models/bert_config.h"
 #include "models/pretrained_model.h"
 #include "models/tokenizers/wordpiece_tokenizer.h"
@@ -66,6 +67,14 @@ absl::Status SaveStageModel(const models::PreTrainedModel& model,
 
 // Loads what SaveStageModel wrote (or any Hugging Face directory), INT8 layers rebuilt.
 absl::StatusOr<BuiltModel> LoadStageModel(const std::string& dir);
+
+// LoadStageModel, then its Linears converted for inference (compressor::ConvertForInference:
+// per layer dense oneDNN or our sparse kernel; fp32 stays fp32 unless options.int8, INT8
+// Linears run INT8 kernels with their own qparams): the model as a deployment runs it, what
+// the report times and tools:predict answers with. INT8 Linears that re-quantize their
+// output have no deploy kernel and keep running as Int8LinearModules. Errors name `dir`.
+absl::StatusOr<BuiltModel> LoadDeployModel(const std::string& dir,
+                                           const compressor::InferenceOptions& options = {});
 
 struct LinearSparsity {
   int64_t numel = 0;  // Weights of the prunable Linears (fp32, fake-quant or INT8).

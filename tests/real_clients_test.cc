@@ -31,6 +31,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include "base/atomic_file.h"
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/qat.h"
 #include "export/onnx_export.h"
@@ -42,6 +43,7 @@
 #include "models/tokenizers/tokenizer_json.h"
 #include "models/tokenizers/wordpiece_tokenizer.h"
 #include "recipes/stage_model.h"
+#include "tests/run_command.h"
 
 namespace {
 
@@ -62,22 +64,11 @@ fs::path Runfile(const std::string& path) {
   return fs::path(srcdir) / workspace / path;
 }
 
-std::string TempDir() {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return dir != nullptr ? dir : "/tmp";
-}
+using tests::ShellQuote;
+using tests::TestTempDir;
 
 std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::string Quote(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
+  return base::ReadFileToString(path.string()).value_or("");
 }
 
 // Where node and the installed clients are; `skip` says why the tests cannot run.
@@ -207,15 +198,13 @@ class RealClientsTest : public ::testing::Test {
 
   // Runs tests/real_clients/SCRIPT with `args`; fails the test with node's stderr.
   static bool RunNode(const std::string& script, const std::vector<std::string>& args) {
-    const std::string log = TempDir() + "/node_stderr.txt";
-    std::string command = "NODE_PATH=" + Quote(clients_->node_modules) + " HOME=" +
-                          Quote(TempDir()) + " " + Quote(clients_->node) + " " +
-                          Quote(Runfile("tests/real_clients/" + script).string());
-    for (const std::string& arg : args) command += " " + Quote(arg);
-    command += " 2>" + Quote(log);
-    const int status = std::system(command.c_str());
-    EXPECT_EQ(status, 0) << script << " failed: " << ReadFile(log);
-    return status == 0;
+    std::string command = "NODE_PATH=" + ShellQuote(clients_->node_modules) + " HOME=" +
+                          ShellQuote(TestTempDir()) + " " + ShellQuote(clients_->node) + " " +
+                          ShellQuote(Runfile("tests/real_clients/" + script).string());
+    for (const std::string& arg : args) command += " " + ShellQuote(arg);
+    const tests::CommandResult result = tests::RunCommand(command);
+    EXPECT_EQ(result.exit_code, 0) << script << " failed: " << result.err;
+    return result.exit_code == 0;
   }
 
   static NodeClients* clients_;
@@ -245,7 +234,7 @@ TEST_F(RealClientsTest, TransformersJsTokenizerEqualsOurs) {
   auto ours = BertBaseUncased(data);
   ASSERT_NE(ours, nullptr);
   // Saved as every model directory is, then read back from the tokenizer.json alone.
-  const std::string root = TempDir() + "/models";
+  const std::string root = TestTempDir() + "/models";
   const std::string dir = root + "/bert-base-uncased";
   fs::create_directories(dir);
   ASSERT_TRUE(tokenizers::SaveTokenizerFiles(*ours, dir, 512).ok());
@@ -260,7 +249,7 @@ TEST_F(RealClientsTest, TransformersJsTokenizerEqualsOurs) {
     if (text.pair) entry["pair"] = *text.pair;
     input.push_back(entry);
   }
-  const std::string in_path = TempDir() + "/texts.json", out_path = TempDir() + "/ids.json";
+  const std::string in_path = TestTempDir() + "/texts.json", out_path = TestTempDir() + "/ids.json";
   std::ofstream(in_path) << input.dump();
   ASSERT_TRUE(RunNode("tokenize.cjs", {root, "bert-base-uncased", in_path, out_path}));
   const Json theirs = Json::parse(ReadFile(out_path));
@@ -328,7 +317,7 @@ Diff CompareWithOnnxRuntime(models::PreTrainedModel& model, const models::ModelI
                             const std::string& name,
                             bool (*run_node)(const std::string&, const std::vector<std::string>&)) {
   Diff diff;
-  const std::string onnx_path = TempDir() + "/" + name + ".onnx";
+  const std::string onnx_path = TestTempDir() + "/" + name + ".onnx";
   auto exported = exporter::ExportOnnx(model, onnx_path);
   EXPECT_TRUE(exported.ok()) << exported.status();
   if (!exported.ok()) return diff;
@@ -340,8 +329,8 @@ Diff CompareWithOnnxRuntime(models::PreTrainedModel& model, const models::ModelI
                       {"input_ids", flat(input.input_ids)},
                       {"attention_mask", flat(input.attention_mask)},
                       {"token_type_ids", flat(input.token_type_ids)}};
-  const std::string in_path = TempDir() + "/" + name + ".inputs.json";
-  const std::string out_path = TempDir() + "/" + name + ".outputs.json";
+  const std::string in_path = TestTempDir() + "/" + name + ".inputs.json";
+  const std::string out_path = TestTempDir() + "/" + name + ".outputs.json";
   std::ofstream(in_path) << feeds.dump();
   if (!run_node("ort_run.cjs", {onnx_path, in_path, out_path})) return diff;
   const Json theirs = Json::parse(ReadFile(out_path));
@@ -434,7 +423,7 @@ TEST_F(RealClientsTest, TransformersJsTextClassificationGivesOurLabels) {
     model->named_parameters()["classifier.weight"].mul_(10);
   }
   model->eval();
-  const std::string root = TempDir() + "/saved", name = "bert-cls";
+  const std::string root = TestTempDir() + "/saved", name = "bert-cls";
   const std::string dir = root + "/" + name;
   ASSERT_TRUE(recipes::SaveStageModel(*model, *tokenizer, dir).ok());
   fs::create_directories(dir + "/onnx");
@@ -451,8 +440,8 @@ TEST_F(RealClientsTest, TransformersJsTextClassificationGivesOurLabels) {
     const std::string text = line.substr(0, line.find('\t'));
     if (row % 7 == 0 && tokenizer->Encode(text).ids.size() + 2 <= 128) texts.push_back(text);
   }
-  const std::string in_path = TempDir() + "/cls_texts.json";
-  const std::string out_path = TempDir() + "/cls_labels.json";
+  const std::string in_path = TestTempDir() + "/cls_texts.json";
+  const std::string out_path = TestTempDir() + "/cls_labels.json";
   std::ofstream(in_path) << Json(texts).dump();
   ASSERT_TRUE(RunNode("pipeline.cjs", {"text-classification", root, name, in_path, out_path}));
   const Json theirs = Json::parse(ReadFile(out_path));

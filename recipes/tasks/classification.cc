@@ -85,14 +85,23 @@ absl::StatusOr<std::shared_ptr<const ClassificationSplit>> LoadClassificationSpl
   } else {
     ASSIGN_OR_RETURN(data, datasets::LoadGlueTsv(config.task_name, path));
   }
+  return MakeClassificationSplit(std::move(data), path, tokenizer, config);
+}
+
+absl::StatusOr<std::shared_ptr<const ClassificationSplit>> MakeClassificationSplit(
+    datasets::TextClassificationData data, const std::string& source,
+    const tokenizers::Tokenizer* tokenizer, const ClassificationDataConfig& config) {
+  if (tokenizer == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": tokenizer is null"));
+  }
   auto dataset = datasets::TextClassificationDataset::Create(std::move(data), tokenizer,
                                                              config.max_seq_length);
-  if (!dataset.ok()) return Prefixed(dataset.status(), path);
+  if (!dataset.ok()) return Prefixed(dataset.status(), source);
   if ((*dataset)->size() == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": the file has no rows"));
+    return absl::InvalidArgumentError(absl::StrCat(source, ": the file has no rows"));
   }
   auto split = std::make_shared<ClassificationSplit>();
-  split->source = path;
+  split->source = source;
   split->task_name = config.task_name;
   split->pad_token_id = tokenizer->pad_id();
   split->dataset = *std::move(dataset);
@@ -130,22 +139,19 @@ absl::StatusOr<std::unique_ptr<LoaderBatchSource>> ClassificationTrainBatches(
       std::shared_ptr<const datasets::Dataset>(split, split->dataset.get()), std::move(options));
 }
 
-absl::StatusOr<ClassificationEvaluation> EvaluateClassification(
-    torch::nn::Module& model, const ClassificationSplit& eval, const ClassificationConfig& config) {
+absl::StatusOr<at::Tensor> ClassificationLogits(torch::nn::Module& model,
+                                                const ClassificationSplit& eval,
+                                                const ClassificationConfig& config) {
   if (config.eval_batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("ClassificationConfig: eval_batch_size is ",
                                                    config.eval_batch_size, ", must be >= 1"));
   }
-  RETURN_IF_ERROR(CheckHasLabels(eval));
-  const bool regression = eval.data().is_regression;
   datasets::DataLoaderOptions loader_options;
   loader_options.batch_size = config.eval_batch_size;
   loader_options.pad_token_id = eval.pad_token_id;
   ASSIGN_OR_RETURN(datasets::DataLoader loader,
                    datasets::DataLoader::Create(eval.dataset.get(), loader_options));
-
-  ClassificationEvaluation result;
-  std::vector<float> float_labels;
+  std::vector<at::Tensor> batches;
   try {
     ScopedEvalMode eval_mode(model);
     datasets::Batch batch;
@@ -155,22 +161,40 @@ absl::StatusOr<ClassificationEvaluation> EvaluateClassification(
       const compressor::TensorMap outputs = ForwardBertClass(model, batch);
       const at::Tensor& logits =
           RequireTensor(outputs, "logits", kTask, "model outputs", kNeedsHead);
-      const at::Tensor& batch_labels = RequireTensor(batch, "labels", kTask, "batch");
-      TORCH_CHECK(logits.dim() == 2 && logits.size(0) == batch_labels.size(0),
-                  "classification: logits of shape ", logits.sizes(), " for a batch of ",
-                  batch_labels.size(0), " rows");
-      if (regression) {
-        TORCH_CHECK(logits.size(1) == 1, "classification: a regression task needs one output, ",
-                    "the model has ", logits.size(1));
-        Append<float>(logits.to(at::kFloat), &result.scores);
-        Append<float>(batch_labels.to(at::kFloat), &float_labels);
-      } else {
-        Append<int64_t>(logits.argmax(-1), &result.predictions);
-        Append<int64_t>(batch_labels.to(at::kLong), &result.labels);
-      }
+      const int64_t rows = batch.at("input_ids").size(0);
+      TORCH_CHECK(logits.dim() == 2 && logits.size(0) == rows, "classification: logits of shape ",
+                  logits.sizes(), " for a batch of ", rows, " rows");
+      batches.push_back(logits.to(at::kFloat));
     }
+    return at::cat(batches);
   } catch (const c10::Error& error) {
     return StatusFromTorchError(error, absl::StrCat("evaluating on ", eval.source));
+  }
+}
+
+absl::StatusOr<ClassificationEvaluation> EvaluateClassification(
+    torch::nn::Module& model, const ClassificationSplit& eval, const ClassificationConfig& config) {
+  RETURN_IF_ERROR(CheckHasLabels(eval));
+  ASSIGN_OR_RETURN(const at::Tensor logits, ClassificationLogits(model, eval, config));
+  const bool regression = eval.data().is_regression;
+  ClassificationEvaluation result;
+  std::vector<float> float_labels;
+  for (const datasets::TextExample& row : eval.data().examples) {
+    if (regression) {
+      float_labels.push_back(row.float_label);
+    } else {
+      result.labels.push_back(row.label);
+    }
+  }
+  if (regression) {
+    if (logits.size(1) != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("evaluating on ", eval.source, ": classification: a regression task ",
+                       "needs one output, the model has ", logits.size(1)));
+    }
+    Append<float>(logits, &result.scores);
+  } else {
+    Append<int64_t>(logits.argmax(-1), &result.predictions);
   }
   absl::StatusOr<std::map<std::string, double>> metrics =
       regression ? RegressionMetrics(eval.task_name, result.scores, float_labels)

@@ -64,6 +64,12 @@ absl::StatusOr<std::shared_ptr<const ClassificationSplit>> LoadClassificationSpl
     const std::string& path, const tokenizers::Tokenizer* tokenizer,
     const ClassificationDataConfig& config);
 
+// The same for rows already in memory (a text typed on a command line); `source` names
+// them in errors.
+absl::StatusOr<std::shared_ptr<const ClassificationSplit>> MakeClassificationSplit(
+    datasets::TextClassificationData data, const std::string& source,
+    const tokenizers::Tokenizer* tokenizer, const ClassificationDataConfig& config);
+
 // InvalidArgument naming the file and both values unless the model's head fits the split's
 // labels: num_labels equal to the number of labels (1 for regression), and a problem_type
 // that is "" or the split's kind (single_label_classification / regression).
@@ -87,8 +93,14 @@ struct ClassificationEvaluation {
   std::map<std::string, double> metrics;  // As ClassificationTask's evaluate reports them.
 };
 
-// Runs `model` over every row of `eval` (eval mode, no gradients; training mode restored)
-// and scores the predictions, all as fractions:
+// Runs `model` over every row of `eval` (eval mode, no gradients; training mode restored;
+// the rows need no labels): the head's logits, Float [rows, num_labels], in file order.
+// Model errors come back as InvalidArgument naming the file.
+absl::StatusOr<at::Tensor> ClassificationLogits(torch::nn::Module& model,
+                                                const ClassificationSplit& eval,
+                                                const ClassificationConfig& config);
+
+// ClassificationLogits, then scores the predictions, all as fractions:
 //   classification: "accuracy", plus for a GLUE task its other metrics under Hugging Face's
 //     names ("f1" and "acc_and_f1" for mrpc/qqp, "mcc" for cola); GLUE's "acc",
 //     "mnli/acc" and "mnli-mm/acc" are reported as "accuracy";

@@ -37,19 +37,26 @@ absl::StatusOr<std::shared_ptr<const SquadSplit>> LoadSquadSplit(
   datasets::SquadLoadOptions load_options;
   load_options.is_training = config.is_training;
   load_options.check_answer_spans = config.is_training;
+  ASSIGN_OR_RETURN(datasets::SquadData data, datasets::LoadSquadJson(path, load_options));
+  return MakeSquadSplit(std::move(data), path, tokenizer, config);
+}
+
+absl::StatusOr<std::shared_ptr<const SquadSplit>> MakeSquadSplit(
+    datasets::SquadData data, const std::string& source, const tokenizers::Tokenizer& tokenizer,
+    const datasets::SquadFeatureConfig& config) {
   auto split = std::make_shared<SquadSplit>();
-  split->source = path;
-  ASSIGN_OR_RETURN(split->data, datasets::LoadSquadJson(path, load_options));
+  split->source = source;
+  split->data = std::move(data);
   absl::StatusOr<std::vector<datasets::SquadFeature>> features =
       datasets::ConvertSquadExamplesToFeatures(split->data.examples, tokenizer, config,
                                                &split->stats);
   if (!features.ok()) {
     return absl::Status(features.status().code(),
-                        absl::StrCat(path, ": ", features.status().message()));
+                        absl::StrCat(source, ": ", features.status().message()));
   }
   if (features->empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": no features (", split->stats.num_examples, " questions, ",
+        absl::StrCat(source, ": no features (", split->stats.num_examples, " questions, ",
                      split->stats.num_unmappable_answers, " with unmappable answers)"));
   }
   split->features =
@@ -74,7 +81,7 @@ at::Tensor QuestionAnsweringLoss(const compressor::TensorMap& outputs,
   return models::QuestionAnsweringLoss(start_logits, end_logits, start_positions, end_positions);
 }
 
-absl::StatusOr<QuestionAnsweringEvaluation> EvaluateQuestionAnswering(
+absl::StatusOr<std::vector<datasets::SquadPrediction>> PredictQuestionAnswering(
     torch::nn::Module& model, const SquadSplit& eval, const QuestionAnsweringConfig& config) {
   if (config.eval_batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("QuestionAnsweringConfig: eval_batch_size is ",
@@ -112,7 +119,6 @@ absl::StatusOr<QuestionAnsweringEvaluation> EvaluateQuestionAnswering(
     return StatusFromTorchError(error, absl::StrCat("evaluating on ", eval.source));
   }
 
-  QuestionAnsweringEvaluation result;
   absl::StatusOr<std::vector<datasets::SquadPrediction>> predictions =
       datasets::PostprocessSquadPredictions(eval.data.examples, features, logits,
                                             config.postprocess);
@@ -120,7 +126,13 @@ absl::StatusOr<QuestionAnsweringEvaluation> EvaluateQuestionAnswering(
     return absl::Status(predictions.status().code(),
                         absl::StrCat(eval.source, ": ", predictions.status().message()));
   }
-  result.predictions = *std::move(predictions);
+  return predictions;
+}
+
+absl::StatusOr<QuestionAnsweringEvaluation> EvaluateQuestionAnswering(
+    torch::nn::Module& model, const SquadSplit& eval, const QuestionAnsweringConfig& config) {
+  QuestionAnsweringEvaluation result;
+  ASSIGN_OR_RETURN(result.predictions, PredictQuestionAnswering(model, eval, config));
   absl::StatusOr<datasets::SquadMetrics> metrics =
       datasets::EvaluateSquad(eval.data, datasets::PredictionTexts(result.predictions));
   if (!metrics.ok()) {

@@ -53,6 +53,12 @@ absl::StatusOr<std::shared_ptr<const SquadSplit>> LoadSquadSplit(
     const std::string& path, const tokenizers::Tokenizer& tokenizer,
     const datasets::SquadFeatureConfig& config);
 
+// The same for questions already in memory (a question typed on a command line); `source`
+// names them in errors.
+absl::StatusOr<std::shared_ptr<const SquadSplit>> MakeSquadSplit(
+    datasets::SquadData data, const std::string& source, const tokenizers::Tokenizer& tokenizer,
+    const datasets::SquadFeatureConfig& config);
+
 // Training batches over `split`'s features: input_ids, token_type_ids, attention_mask
 // [batch, max_seq_length]; start_positions, end_positions, feature_index [batch].
 absl::StatusOr<std::unique_ptr<LoaderBatchSource>> SquadTrainBatches(
@@ -81,10 +87,15 @@ struct QuestionAnsweringEvaluation {
 };
 
 // Runs `model` over every feature of `eval` (eval mode, no gradients; the model's training
-// mode is restored afterwards), post-processes the logits into one answer per question and
-// scores them with datasets::EvaluateSquad. Writes the prediction files when
-// config.output_dir is set. Model errors (not a QA model, wrong shapes) come back as
-// InvalidArgument naming the file.
+// mode is restored afterwards) and post-processes the logits into one answer per question,
+// in file order; the questions need no gold answers. Nothing is written. Model errors come
+// back as InvalidArgument naming the file.
+absl::StatusOr<std::vector<datasets::SquadPrediction>> PredictQuestionAnswering(
+    torch::nn::Module& model, const SquadSplit& eval, const QuestionAnsweringConfig& config);
+
+// PredictQuestionAnswering, then scores the answers with datasets::EvaluateSquad. Writes
+// the prediction files when config.output_dir is set. Model errors (not a QA model, wrong
+// shapes) come back as InvalidArgument naming the file.
 absl::StatusOr<QuestionAnsweringEvaluation> EvaluateQuestionAnswering(
     torch::nn::Module& model, const SquadSplit& eval, const QuestionAnsweringConfig& config);
 
