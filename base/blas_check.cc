@@ -1,6 +1,7 @@
 #include "base/blas_check.h"
 
 #include <dlfcn.h>
+#include <strings.h>
 
 #include <climits>
 #include <cstdio>
@@ -46,6 +47,36 @@ BlasInfo DetectBlas() {
   return info;
 }
 
+std::string OpenBlasCoreName() {
+  using CoreNameFn = char* (*)();
+  auto core_name = reinterpret_cast<CoreNameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (core_name == nullptr) return "";
+  const char* name = core_name();
+  return name == nullptr ? "" : name;
+}
+
+std::string OpenBlasCoreOverride(const std::string& core_name, bool cpu_has_avx512) {
+  if (!cpu_has_avx512) return "";
+  // Kernel families OpenBLAS falls back to on x86 CPUs it does not know.
+  static const char* const kOlderKernels[] = {"Haswell", "Zen", "Sandybridge", "Nehalem",
+                                              "Prescott", "Core2", "Penryn", "Dunnington"};
+  for (const char* older : kOlderKernels) {
+    if (strcasecmp(core_name.c_str(), older) == 0) return "SkylakeX";
+  }
+  return "";
+}
+
+bool CpuHasAvx512() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
+
 const char* BlasVendorName(BlasVendor vendor) {
   switch (vendor) {
     case BlasVendor::kReference:
@@ -72,6 +103,20 @@ bool WarnIfReferenceBlas() {
                "run ~70x slower. Install OpenBLAS: apt-get install libopenblas0-openmp\n",
                info.library_path.c_str());
   return true;
+}
+
+std::string BlasDescription() {
+  const BlasInfo info = DetectBlas();
+  std::string text = BlasVendorName(info.vendor);
+  if (info.vendor != BlasVendor::kOpenBlas) return text;
+  const std::string core = OpenBlasCoreName();
+  text += " " + core + " kernels";
+  if (const char* forced = std::getenv("OPENBLAS_CORETYPE")) {
+    text += std::string(" (OPENBLAS_CORETYPE=") + forced + ")";
+  }
+  const std::string better = OpenBlasCoreOverride(core, CpuHasAvx512());
+  if (!better.empty()) text += ", AVX-512 CPU: OPENBLAS_CORETYPE=" + better + " would be faster";
+  return text;
 }
 
 }  // namespace base

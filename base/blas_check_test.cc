@@ -35,5 +35,20 @@ TEST(BlasCheckTest, ThisProcessIsNotOnReferenceBlas) {
   EXPECT_FALSE(info.library_path.empty());
 }
 
+TEST(BlasCheckTest, AvxTwoKernelsOnAnAvx512CpuAreOverridden) {
+  EXPECT_EQ(OpenBlasCoreOverride("Haswell", /*cpu_has_avx512=*/true), "SkylakeX");
+  EXPECT_EQ(OpenBlasCoreOverride("zen", /*cpu_has_avx512=*/true), "SkylakeX");
+  // OpenBLAS's own choice stands where it already uses AVX-512 or the CPU has none.
+  EXPECT_EQ(OpenBlasCoreOverride("SkylakeX", /*cpu_has_avx512=*/true), "");
+  EXPECT_EQ(OpenBlasCoreOverride("Cooperlake", /*cpu_has_avx512=*/true), "");
+  EXPECT_EQ(OpenBlasCoreOverride("Haswell", /*cpu_has_avx512=*/false), "");
+  EXPECT_EQ(OpenBlasCoreOverride("", /*cpu_has_avx512=*/true), "");
+}
+
+TEST(BlasCheckTest, OpenBlasNamesItsKernels) {
+  if (DetectBlas().vendor != BlasVendor::kOpenBlas) GTEST_SKIP() << "not on OpenBLAS";
+  EXPECT_FALSE(OpenBlasCoreName().empty());
+}
+
 }  // namespace
 }  // namespace base

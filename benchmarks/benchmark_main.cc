@@ -39,7 +39,8 @@ int RunBenchmarks(int argc, char** argv, benchmark::BenchmarkReporter* reporter)
   base::UsePassiveOpenMpWaits(argc, argv);
   base::WarnIfReferenceBlas();
   const int threads = base::ConfigureThreads();
-  std::printf("CPU: %s, %d threads\n", base::CpuModelName().c_str(), threads);
+  std::printf("CPU: %s, %d threads; BLAS: %s\n", base::CpuModelName().c_str(), threads,
+              base::BlasDescription().c_str());
   std::fflush(stdout);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -36,6 +36,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "base/blas_check.h"
 #include "base/cli.h"
 #include "base/status_macros.h"
 #include "benchmarks/magnitude_prune.h"
@@ -168,6 +169,7 @@ absl::Status Run() {
   j["sequences_per_s"] = 1000.0 * static_cast<double>(batch) / p50;
   j["tokens_per_s"] = 1000.0 * static_cast<double>(batch * seq) / p50;
   j["cpu"] = base::CpuModelName();
+  j["blas"] = base::BlasDescription();
   j["layers"] = layers;
   j["linear_weight_bytes"] = linear_bytes;
   j["dense_fp32_linear_bytes"] = dense_fp32_bytes;
