@@ -1004,6 +1004,9 @@ absl::StatusOr<StageResult> Runner::RunStage(const StageSpec& stage, size_t inde
   RETURN_IF_ERROR(Prefixed(Barrier(absl::StrCat("stage ", stage.name, "'s saved model")), where));
   ASSIGN_OR_RETURN(BuiltModel saved, LoadStageModel(model_dir));
   model.reset();
+  if (main_ && stage.export_onnx) {
+    RETURN_IF_ERROR(Prefixed(ExportStageOnnx(*saved.model, model_dir).status(), where));
+  }
   const LinearSparsity sparsity = MeasureLinearSparsity(*saved.model);
   const int64_t int8_linears = CountInt8Linears(*saved.model);
   ExampleScores examples;

@@ -217,6 +217,7 @@ Recipe TinyRecipe(const std::string& output_dir) {
   qa_sparse.model = From("upstream_50", "BertForQuestionAnswering");
   qa_sparse.teacher = From("qa_dense");
   qa_sparse.shots = {Combine({PatternLock(), Kd({"start_logits", "end_logits"})})};
+  qa_sparse.export_onnx = true;
   recipe.stages.push_back(qa_sparse);
 
   StageSpec qa_int8 = qa_sparse;
@@ -256,12 +257,14 @@ Recipe TinyRecipe(const std::string& output_dir) {
   return recipe;
 }
 
-Json ReadJson(const std::string& path) {
-  std::ifstream in(path);
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
-  return Json::parse(text.str());
+  return text.str();
 }
+
+Json ReadJson(const std::string& path) { return Json::parse(ReadFile(path)); }
 
 TEST(PipelineTest, RunsTheStageChainResumesAndReports) {
   const std::string out = Dir() + "/run";
@@ -284,6 +287,14 @@ TEST(PipelineTest, RunsTheStageChainResumesAndReports) {
   absl::StatusOr<BuiltModel> int8 = LoadStageModel(out + "/qa_50_int8/model");
   ASSERT_TRUE(int8.ok()) << int8.status();
   EXPECT_EQ(CountInt8Linears(*int8->model), 2 * 6 + 1);
+  // export_onnx: the sparse stage's graph is fp32, the INT8 stage's the QDQ one (it inherits
+  // the key from qa_50); stages without the key write none.
+  const std::string fp32_onnx = ReadFile(out + "/qa_50/model/" + kOnnxModelFile);
+  const std::string int8_onnx = ReadFile(out + "/qa_50_int8/model/" + kOnnxModelFile);
+  EXPECT_NE(fp32_onnx.find("MatMul"), std::string::npos);
+  EXPECT_EQ(fp32_onnx.find("QuantizeLinear"), std::string::npos);
+  EXPECT_NE(int8_onnx.find("DequantizeLinear"), std::string::npos);
+  EXPECT_FALSE(fs::exists(out + "/qa_dense/model/onnx"));
   for (const StageResult& stage : run->stages) {
     EXPECT_TRUE(fs::exists(out + "/" + stage.name + "/result.json"));
     // Every saved model directory is a Hugging Face repository, tokenizer included.

@@ -1037,6 +1037,7 @@ const Fields<StageSpec>& FieldsOf() {
       Handled<T>("shots"),  // ParseShot, after `training`.
       F("evaluate", &T::evaluate),
       F("train", &T::train),
+      F("export_onnx", &T::export_onnx),
   };
   return *fields;
 }

@@ -148,6 +148,9 @@ struct StageSpec {
   // checkpoint): the input model is evaluated and saved unchanged; shots must be empty and
   // train_files may be empty.
   bool train = true;
+  // Also write onnx/model.onnx into the saved model directory (ExportStageOnnx: fp32, or
+  // the INT8 QDQ graph), what transformers.js and ONNX Runtime load.
+  bool export_onnx = false;
   SourceLocation location;
 };
 

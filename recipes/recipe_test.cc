@@ -398,6 +398,15 @@ stages:
   ASSERT_TRUE(recipe.ok()) << recipe.status();
   EXPECT_EQ(recipe->stages[0].task.max_train_examples, 0);
   EXPECT_EQ(recipe->stages[1].task.max_train_examples, 12);
+  EXPECT_FALSE(recipe->stages[0].export_onnx);
+
+  // recipes:run --export_onnx sets defaults.export_onnx, also in a file without defaults:;
+  // a stage's own value wins.
+  overrides.set = {{"defaults.export_onnx", "true"}, {"stages.b.export_onnx", "false"}};
+  recipe = Load(aliased, overrides);
+  ASSERT_TRUE(recipe.ok()) << recipe.status();
+  EXPECT_TRUE(recipe->stages[0].export_onnx);
+  EXPECT_FALSE(recipe->stages[1].export_onnx);
 }
 
 TEST_F(RecipeTest, VariablesNeedNoQuotesInsideFlowCollections) {

@@ -61,6 +61,9 @@ ABSL_FLAG(bool, dry_run, false,
           "Validate, build every stage's model, data and components, print the plan; no "
           "training.");
 ABSL_FLAG(bool, progress, true, "Progress lines on stderr.");
+ABSL_FLAG(bool, export_onnx, false,
+          "Every stage also writes onnx/model.onnx into its model directory (sets "
+          "defaults.export_onnx; a stage's own export_onnx wins).");
 ABSL_FLAG(bool, list_keys, false, "Print every key a recipe may hold and exit.");
 ABSL_FLAG(int64_t, nproc_per_node, 1,
           "Data parallel: start this many local ranks of the runner (like torchrun); each "
@@ -176,6 +179,9 @@ absl::Status Run(int argc, char** argv) {
 
   recipes::RecipeOverrides overrides;
   ASSIGN_OR_RETURN(overrides.set, ParseSets(CollectSetFlags(argc, argv)));
+  if (absl::GetFlag(FLAGS_export_onnx)) {
+    overrides.set.insert(overrides.set.begin(), {"defaults.export_onnx", "true"});
+  }
   overrides.profile = absl::GetFlag(FLAGS_profile);
   if (absl::GetFlag(FLAGS_quick)) {
     if (!overrides.profile.empty() && overrides.profile != "quick") {

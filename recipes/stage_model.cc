@@ -246,6 +246,18 @@ absl::StatusOr<BuiltModel> LoadStageModel(const std::string& dir) {
   return built;
 }
 
+absl::StatusOr<exporter::OnnxExportSummary> ExportStageOnnx(models::PreTrainedModel& model,
+                                                            const std::string& dir) {
+  const fs::path path = fs::path(dir) / kOnnxModelFile;
+  std::error_code error;
+  fs::create_directories(path.parent_path(), error);
+  if (error) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(path.parent_path().string(), ": cannot create (", error.message(), ")"));
+  }
+  return exporter::ExportOnnx(model, path.string());
+}
+
 absl::StatusOr<BuiltModel> LoadDeployModel(const std::string& dir,
                                            const compressor::InferenceOptions& options) {
   ASSIGN_OR_RETURN(BuiltModel built, LoadStageModel(dir));

@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "compressor/deploy/inference_linear.h"
+#include "export/onnx_export.h"
 #include "models/bert_config.h"
 #include "models/pretrained_model.h"
 #include "models/tokenizers/wordpiece_tokenizer.h"
@@ -30,6 +31,8 @@ namespace recipes {
 
 // File name of an INT8-converted model inside a stage's model directory.
 inline constexpr char kInt8ModelFile[] = "model.int8.safetensors";
+// Where Hugging Face's ONNX clients (transformers.js, optimum) look for the graph.
+inline constexpr char kOnnxModelFile[] = "onnx/model.onnx";
 
 // The model directory of an earlier stage's output (it may not exist yet).
 using ModelSources = std::function<std::string(const std::string& stage)>;
@@ -67,6 +70,14 @@ absl::Status SaveStageModel(const models::PreTrainedModel& model,
 
 // Loads what SaveStageModel wrote (or any Hugging Face directory), INT8 layers rebuilt.
 absl::StatusOr<BuiltModel> LoadStageModel(const std::string& dir);
+
+// Writes `dir`/onnx/model.onnx (exporter::ExportOnnx, opset 13): the fp32 graph for a dense
+// or pruned model, the QDQ graph for one with INT8 Linears, its int8 initializers the saved
+// integers. Pass the model as LoadStageModel loaded it from `dir`, so the graph is the
+// directory's weights (a QAT model not converted to INT8 is saved, and so exported, as fp32).
+// Errors name the file.
+absl::StatusOr<exporter::OnnxExportSummary> ExportStageOnnx(models::PreTrainedModel& model,
+                                                            const std::string& dir);
 
 // LoadStageModel, then its Linears converted for inference (compressor::ConvertForInference:
 // per layer dense oneDNN or our sparse kernel; fp32 stays fp32 unless options.int8, INT8
