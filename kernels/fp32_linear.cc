@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include <list>
-#include <mutex>
 #include <sstream>
 #include <unordered_map>
 #include <utility>
@@ -12,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kernels/onednn.h"
 
 namespace kernels {
 namespace {
@@ -20,11 +19,6 @@ using dnnl::memory;
 
 constexpr int64_t kPackRows = 128;
 constexpr size_t kMaxCachedRowCounts = 16;
-
-dnnl::engine& Engine() {
-  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
-  return *engine;
-}
 
 std::string ShapeString(at::IntArrayRef sizes) {
   std::ostringstream os;
@@ -44,8 +38,7 @@ struct Fp32Linear::Impl {
   memory::desc packed_md;
   memory packed_weights;
   std::string impl_info;
-  mutable std::mutex mu;
-  mutable std::list<std::pair<int64_t, std::shared_ptr<const Primitive>>> cache;
+  mutable PrimitiveCache<int64_t, Primitive> cache{kMaxCachedRowCounts};
 
   dnnl::matmul::primitive_desc MakePd(int64_t m, const memory::desc& weights_md) const {
     dnnl::primitive_attr attr;
@@ -55,25 +48,18 @@ struct Fp32Linear::Impl {
     if (bias.defined()) {
       const memory::desc b({1, out}, memory::data_type::f32, memory::format_tag::ab);
       return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights_md, b, dst), attr,
-                                          Engine());
+                                          CpuEngine());
     }
-    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights_md, dst), attr, Engine());
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights_md, dst), attr, CpuEngine());
   }
 
   std::shared_ptr<const Primitive> Get(int64_t m) const {
-    std::lock_guard<std::mutex> lock(mu);
-    for (auto it = cache.begin(); it != cache.end(); ++it) {
-      if (it->first == m) {
-        cache.splice(cache.begin(), cache, it);
-        return cache.front().second;
-      }
-    }
-    auto p = std::make_shared<Primitive>();
-    p->pd = MakePd(m, packed_md);
-    p->matmul = dnnl::matmul(p->pd);
-    cache.emplace_front(m, p);
-    if (cache.size() > kMaxCachedRowCounts) cache.pop_back();
-    return p;
+    return cache.GetOrCreate(m, [&] {
+      auto p = std::make_shared<Primitive>();
+      p->pd = MakePd(m, packed_md);
+      p->matmul = dnnl::matmul(p->pd);
+      return p;
+    });
   }
 };
 
@@ -103,10 +89,10 @@ absl::StatusOr<std::unique_ptr<Fp32Linear>> Fp32Linear::Create(const at::Tensor&
                                 memory::format_tag::any));
     impl->packed_md = pd.weights_desc();
     impl->impl_info = pd.impl_info_str();
-    impl->packed_weights = memory(impl->packed_md, Engine());
+    impl->packed_weights = memory(impl->packed_md, CpuEngine());
     memory plain_mem({{impl->in, impl->out}, memory::data_type::f32, memory::format_tag::ba},
-                     Engine(), plain.data_ptr());
-    dnnl::stream stream(Engine());
+                     CpuEngine(), plain.data_ptr());
+    dnnl::stream stream(CpuEngine());
     dnnl::reorder(plain_mem, impl->packed_weights).execute(stream, plain_mem, impl->packed_weights);
     stream.wait();
   } catch (const dnnl::error& e) {
@@ -136,7 +122,7 @@ at::Tensor Fp32Linear::Forward(const at::Tensor& x) const {
   } catch (const dnnl::error& e) {
     TORCH_CHECK(false, "Fp32Linear::Forward: oneDNN matmul for ", m, " rows failed: ", e.what());
   }
-  dnnl::engine& engine = Engine();
+  dnnl::engine& engine = CpuEngine();
   at::Tensor scratchpad =
       at::empty({static_cast<int64_t>(p->pd.scratchpad_desc().get_size())}, at::kByte);
   std::unordered_map<int, memory> args = {

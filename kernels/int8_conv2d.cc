@@ -4,12 +4,11 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <cmath>
-#include <list>
-#include <mutex>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/onednn.h"
 #include "absl/strings/str_join.h"
 #include "kernels/int8_linear.h"
 
@@ -33,11 +32,6 @@ bool ExactInt8Isa() {
     default:
       return false;
   }
-}
-
-dnnl::engine& CpuEngine() {
-  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
-  return *engine;
 }
 
 std::string Shape(at::IntArrayRef sizes) { return absl::StrCat("[", absl::StrJoin(sizes, ", "), "]"); }
@@ -118,8 +112,7 @@ struct Int8Conv2d::Impl {
   memory::desc packed_md;
   memory packed_weights;
   std::string impl_info;
-  mutable std::mutex mu;
-  mutable std::list<std::pair<std::vector<int64_t>, std::shared_ptr<const Primitive>>> cache;
+  mutable PrimitiveCache<std::vector<int64_t>, Primitive> cache{kMaxCachedShapes};
 
   std::vector<int64_t> OutputSize(int64_t n, int64_t h, int64_t w) const {
     auto size = [&](int64_t x, int64_t k, int i) {
@@ -155,34 +148,26 @@ struct Int8Conv2d::Impl {
   }
 
   std::shared_ptr<const Primitive> Get(int64_t n, int64_t h, int64_t w) const {
-    const std::vector<int64_t> key = {n, h, w};
-    std::lock_guard<std::mutex> lock(mu);
-    for (auto it = cache.begin(); it != cache.end(); ++it) {
-      if (it->first == key) {
-        cache.splice(cache.begin(), cache, it);
-        return cache.front().second;
+    return cache.GetOrCreate(std::vector<int64_t>{n, h, w}, [&] {
+      auto primitive = std::make_shared<Primitive>();
+      // The fastest implementation's weight layout depends on the image and batch size, so
+      // let oneDNN choose it per shape and pack again when it differs from Create()'s.
+      primitive->pd = MakePd(n, h, w,
+                             memory::desc({out, cin, kh, kw}, memory::data_type::s8,
+                                          memory::format_tag::any));
+      primitive->conv = dnnl::convolution_forward(primitive->pd);
+      if (primitive->pd.weights_desc() == packed_md) {
+        primitive->weights = packed_weights;
+      } else {
+        primitive->weights = memory(primitive->pd.weights_desc(), CpuEngine());
+        memory plain_mem({{out, cin, kh, kw}, memory::data_type::s8, memory::format_tag::oihw},
+                         CpuEngine(), p.weight_int8.data_ptr());
+        dnnl::stream stream(CpuEngine());
+        dnnl::reorder(plain_mem, primitive->weights).execute(stream, plain_mem, primitive->weights);
+        stream.wait();
       }
-    }
-    auto primitive = std::make_shared<Primitive>();
-    // The fastest implementation's weight layout depends on the image and batch size, so
-    // let oneDNN choose it per shape and pack again when it differs from Create()'s.
-    primitive->pd = MakePd(n, h, w,
-                           memory::desc({out, cin, kh, kw}, memory::data_type::s8,
-                                        memory::format_tag::any));
-    primitive->conv = dnnl::convolution_forward(primitive->pd);
-    if (primitive->pd.weights_desc() == packed_md) {
-      primitive->weights = packed_weights;
-    } else {
-      primitive->weights = memory(primitive->pd.weights_desc(), CpuEngine());
-      memory plain_mem({{out, cin, kh, kw}, memory::data_type::s8, memory::format_tag::oihw},
-                       CpuEngine(), p.weight_int8.data_ptr());
-      dnnl::stream stream(CpuEngine());
-      dnnl::reorder(plain_mem, primitive->weights).execute(stream, plain_mem, primitive->weights);
-      stream.wait();
-    }
-    cache.emplace_front(key, primitive);
-    if (cache.size() > kMaxCachedShapes) cache.pop_back();
-    return primitive;
+      return primitive;
+    });
   }
 };
 

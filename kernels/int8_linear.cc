@@ -13,8 +13,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <list>
-#include <mutex>
 #include <sstream>
 #include <unordered_map>
 #include <utility>
@@ -22,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kernels/onednn.h"
 
 namespace kernels {
 namespace {
@@ -36,11 +35,6 @@ constexpr int64_t kPackRows = 128;
 constexpr size_t kMaxCachedRowCounts = 16;
 // |sum_k (q_x - zp) * q_w| <= in * 255 * 128 must fit the int32 accumulator.
 constexpr int64_t kMaxInFeatures = 65536;
-
-dnnl::engine& CpuEngine() {
-  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
-  return *engine;
-}
 
 std::string ShapeString(at::IntArrayRef sizes) {
   std::ostringstream os;
@@ -442,8 +436,7 @@ struct Int8Linear::Impl {
   memory packed_weights;
   std::string impl_info;
 
-  mutable std::mutex mu;
-  mutable std::list<std::pair<int64_t, std::shared_ptr<const Primitive>>> cache;  // MRU first.
+  mutable PrimitiveCache<int64_t, Primitive> cache{kMaxCachedRowCounts};
 
   dnnl::matmul::primitive_desc MakePrimitiveDesc(int64_t m, const memory::desc& weights_md) const {
     return MakePrimitiveDesc(m, weights_md, fused_requantize);
@@ -488,19 +481,12 @@ struct Int8Linear::Impl {
   }
 
   std::shared_ptr<const Primitive> GetPrimitive(int64_t m) const {
-    std::lock_guard<std::mutex> lock(mu);
-    for (auto it = cache.begin(); it != cache.end(); ++it) {
-      if (it->first == m) {
-        cache.splice(cache.begin(), cache, it);
-        return cache.front().second;
-      }
-    }
-    auto primitive = std::make_shared<Primitive>();
-    primitive->pd = MakePrimitiveDesc(m, packed_md);
-    primitive->matmul = dnnl::matmul(primitive->pd);
-    cache.emplace_front(m, primitive);
-    if (cache.size() > kMaxCachedRowCounts) cache.pop_back();
-    return primitive;
+    return cache.GetOrCreate(m, [&] {
+      auto primitive = std::make_shared<Primitive>();
+      primitive->pd = MakePrimitiveDesc(m, packed_md);
+      primitive->matmul = dnnl::matmul(primitive->pd);
+      return primitive;
+    });
   }
 };
 
