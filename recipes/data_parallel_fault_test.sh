@@ -17,54 +17,8 @@ RUN="$1"
 T="${TEST_TMPDIR:-$(mktemp -d)}"
 fail() { echo "FAIL: $*"; exit 1; }
 
-# Data: a two-label task a tiny BERT learns a little of in a few dozen steps.
-words=(the a cat dog bird ship sun rain man child sat ran sang sailed shone fell read
-       played on in by with mat park tree sea sky town book ball red old hot quiet)
-{
-  printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n'
-  printf '%s\n' "${words[@]}"
-} > "$T/vocab.txt"
-sentence() {  # $1: seed; label = whether the sentence has an animal
-  local s=$1 out=() i
-  for i in 0 1 2 3 4 5; do out+=("${words[$(((s * 7 + i * 13 + s * i) % ${#words[@]}))]}"); done
-  echo "${out[*]}"
-}
-label() { [[ "$1" == *cat* || "$1" == *dog* || "$1" == *bird* ]] && echo animal || echo other; }
-{ printf 'text\tlabel\n'; for s in $(seq 1 64); do x=$(sentence "$s"); printf '%s\t%s\n' "$x" "$(label "$x")"; done; } > "$T/train.tsv"
-{ printf 'text\tlabel\n'; for s in $(seq 100 115); do x=$(sentence "$s"); printf '%s\t%s\n' "$x" "$(label "$x")"; done; } > "$T/dev.tsv"
-cat > "$T/config.json" <<EOF
-{"vocab_size": $((5 + ${#words[@]})), "hidden_size": 32, "num_hidden_layers": 2,
- "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 32}
-EOF
-cat > "$T/recipe.yaml" <<EOF
-name: fault_test
-output_dir: $T/unused
-defaults:
-  tokenizer: {vocab: "$T/vocab.txt"}
-  task:
-    type: classification
-    train_files: ["$T/train.tsv"]
-    eval_files: ["$T/dev.tsv"]
-    classification: {max_seq_length: 16}
-    loader: {batch_size: 4, shuffle: true}
-stages:
-  - name: dense
-    model:
-      config_file: "$T/config.json"
-      architecture: BertForSequenceClassification
-      config_overrides: {num_labels: 2}
-    training: {learning_rate: 1.0e-3, max_steps: 8, logging_steps: 4}
-  - name: pruned
-    model: {from_stage: dense}
-    teacher: {from_stage: dense}
-    training: {learning_rate: 1.0e-3, max_steps: 48, save_steps: 8, logging_steps: 8,
-               save_total_limit: 10}
-    shots:
-      - combine:
-          - pruning: {target_sparsity: 0.5, start_step: 0, end_step: 32, pruning_frequency: 8}
-          - distillation: {logit_names: [logits], loss_types: [KL]}
-          - quantization: {activation_observer: minmax, convert_to_int8: true}
-EOF
+source "$2"  # write_data_parallel_recipe, same_final_state
+write_data_parallel_recipe "$T"
 export OMP_NUM_THREADS=1
 COMMON=(--recipe="$T/recipe.yaml" --nproc_per_node=2 --dist_timeout=20)
 
@@ -83,23 +37,15 @@ lines=$(grep -c '"stage":"pruned"' "$T/clean/pruned/checkpoints/metrics.jsonl")
 # 2. The same job; rank 1 is killed after the pruning stage's first checkpoint.
 "$RUN" "${COMMON[@]}" --output_dir="$T/faulty" > "$T/faulty.log" 2>&1 &
 launcher=$!
-rank1=""
-for _ in $(seq 1 600); do
-  if [[ -z "$rank1" ]]; then
-    for child in $(pgrep -P "$launcher"); do
-      tr '\0' '\n' < "/proc/$child/environ" 2>/dev/null | grep -qx RANK=1 && rank1=$child
-    done
-  fi
-  [[ -d "$T/faulty/pruned/checkpoints/checkpoint-8" ]] && break
-  kill -0 "$launcher" 2>/dev/null || break
-  sleep 0.05
-done
-[[ -n "$rank1" && -d "$T/faulty/pruned/checkpoints/checkpoint-8" ]] \
+rank1_of_launcher() {
+  local child
+  for child in $(pgrep -P "$launcher"); do
+    tr '\0' '\n' < "/proc/$child/environ" 2>/dev/null | grep -qx RANK=1 && echo "$child"
+  done
+}
+# Stop first, then kill: the kill lands mid-stage however fast the machine is.
+stop_rank1_at_first_checkpoint "$T/faulty" rank1_of_launcher "kill -0 $launcher" \
   || { cat "$T/faulty.log"; fail "never saw rank 1 and the first checkpoint"; }
-# Stop first, then kill: the job cannot get past the next all-reduce in between, so the
-# kill lands mid-stage however fast the machine is.
-kill -STOP "$rank1"
-[[ ! -f "$T/faulty/pruned/result.json" ]] || fail "the stage finished before the kill"
 killed_at=$(date +%s%N)
 kill -KILL "$rank1"
 wait "$launcher"
@@ -124,13 +70,7 @@ grep -Eq "resuming from .*checkpoint-(8|16|24|32|40)" "$T/resumed.log" \
   || { cat "$T/resumed.log"; fail "the pruned stage did not resume from a checkpoint"; }
 
 # 4. Same final state as the uninterrupted run.
-for f in model.safetensors components.safetensors; do
-  cmp "$T/clean/pruned/checkpoints/checkpoint-48/$f" "$T/faulty/pruned/checkpoints/checkpoint-48/$f" \
-    || fail "final checkpoint $f differs between the uninterrupted and the resumed run"
-done
-for f in $(cd "$T/clean/pruned/model" && ls); do
-  cmp "$T/clean/pruned/model/$f" "$T/faulty/pruned/model/$f" || fail "output model file $f differs"
-done
+same_final_state "$T/clean" "$T/faulty"
 sparsity=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sparsity"])' \
   "$T/faulty/pruned/result.json")
 python3 -c "import sys; sys.exit(0 if 0.45 < $sparsity < 0.55 else 1)" \

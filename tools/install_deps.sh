@@ -31,6 +31,7 @@ PACKAGES=(
   libgloo-dev                         # Gloo headers c10d's ProcessGroupGloo.hpp includes (distributed)
   libonnx-dev libprotobuf-dev         # ONNX protobuf classes + checker (export/)
   clang libclang-rt-dev               # libFuzzer + sanitizer runtimes (--config=fuzz / asan)
+  iproute2                            # ip netns / veth: the two-host test (recipes:multi_host_test)
   ca-certificates
 )
 

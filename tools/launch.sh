@@ -8,6 +8,9 @@
 #   # two machines, one launcher each:
 #   tools/launch.sh --nnodes=2 --node_rank=0 --master_addr=10.0.0.1 --nproc_per_node=2 -- prog
 #   tools/launch.sh --nnodes=2 --node_rank=1 --master_addr=10.0.0.1 --nproc_per_node=2 -- prog
+# Host i runs ranks i*nproc_per_node ..; --master_addr is host 0's address, the same on all.
+# The recipe runner needs the same shared --output_dir on every host (README, "Data-parallel
+# training"); //recipes:multi_host_test runs this path on two network namespaces.
 #
 # Output of rank r goes to stderr/stdout prefixed with "[r] ".
 set -uo pipefail

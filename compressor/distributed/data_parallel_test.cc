@@ -427,6 +427,10 @@ TEST(DataParallelTest, AHungRankMakesTheOtherFailWithinTheTimeout) {
   EXPECT_NE(err.find("rank 0 of 2: all-reduce of gradients failed after"), std::string::npos)
       << err;
   EXPECT_NE(err.find("(timeout 3 s)"), std::string::npos) << err;
+  // The peer it waited for, by rank and address (//recipes:multi_host_test: other hosts).
+  EXPECT_NE(err.find("a peer rank died, hung or left the job (rank 1 at 127.0.0.1)"),
+            std::string::npos)
+      << err;
 }
 
 // A rank that dies mid-run: the other fails at once instead of waiting for it.
@@ -444,6 +448,7 @@ TEST(DataParallelTest, ADeadRankMakesTheOtherFail) {
   EXPECT_EQ(status0, 1) << err;
   EXPECT_LT(seconds, 10 + 5) << err;
   EXPECT_NE(err.find("rank 0 of 2: all-reduce of gradients failed"), std::string::npos) << err;
+  EXPECT_NE(err.find("(rank 1 at 127.0.0.1)"), std::string::npos) << err;
 }
 
 // A rank that never starts: the rendezvous fails after the timeout with a clear message.

@@ -10,6 +10,10 @@
 // Processes are started like torchrun starts them: every one reads RANK, WORLD_SIZE,
 // LOCAL_RANK, MASTER_ADDR and MASTER_PORT (tools/launch.sh sets them for N local
 // processes; a multi-machine run starts one launcher per host). Flags override them.
+// With a MASTER_ADDR other than loopback, each rank's Gloo endpoint is the address of its
+// interface on the route to MASTER_ADDR (GLOO_SOCKET_IFNAME=NAME picks an interface
+// instead), and a failed collective's error names the peers by rank and that address
+// ("... a peer rank died, hung or left the job (rank 1 at 10.0.0.2): ...").
 #ifndef COMPRESSOR_DISTRIBUTED_PROCESS_GROUP_H_
 #define COMPRESSOR_DISTRIBUTED_PROCESS_GROUP_H_
 
