@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/atomic_file.h"
+#include "benchmarks/magnitude_prune.h"
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/qat.h"
 #include "datasets/squad/squad_metrics.h"
@@ -145,15 +146,8 @@ std::shared_ptr<models::PreTrainedModel> QaModel(const tokenizers::BertTokenizer
 // scheme) calibrated on random ids and converted to our INT8 kernels: what a pruned + QAT
 // stage saves, without the training.
 void PruneAndQuantize(models::PreTrainedModel& model) {
+  ASSERT_TRUE(benchmarks::MagnitudePrune(model, 0.9, "unstructured", "encoder").ok());
   torch::NoGradGuard no_grad;
-  for (const auto& item : model.named_modules()) {
-    auto* linear = item.value()->as<torch::nn::Linear>();
-    if (linear == nullptr || item.key().find("encoder") == std::string::npos) continue;
-    const at::Tensor magnitude = linear->weight.abs().flatten();
-    const int64_t keep = magnitude.numel() / 10;
-    const at::Tensor threshold = std::get<0>(magnitude.topk(keep)).min();
-    linear->weight.mul_(linear->weight.abs().ge(threshold));
-  }
   compressor::QuantizationConfig config;
   config.approach = "post_training_static_quant";
   config.activation_observer = "minmax";

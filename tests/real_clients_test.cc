@@ -4,9 +4,11 @@
 //     texts: local cloze-QA questions and (question, context) pairs, Brown-genre passages,
 //     and edge cases (accents, CJK, punctuation, long words, specials, empty);
 //   - ONNX Runtime (onnxruntime-node, CPU) runs our fp32 exports of BERT and DistilBERT to
-//     our outputs within 1e-4, and our INT8 QDQ export within kInt8Tolerance;
-//   - transformers.js's text-classification pipeline loads a directory saved as recipes
-//     save it (plus onnx/model.onnx) and returns our labels and scores.
+//     our outputs within 1e-4, our INT8 QDQ export within kInt8Tolerance, and the fp32
+//     export of a 90%-pruned directory to our sparse kernels' outputs within 1e-4;
+//   - transformers.js's text-classification and question-answering pipelines load a
+//     directory saved as recipes save it (with export_onnx's onnx/model.onnx) and return
+//     our labels and scores, and our answers.
 // The clients are what tools/install_deps.sh installs into tools/node_clients; when node or
 // they are absent every test skips, saying why. The texts are the local data under
 // <workspace>/data (fetched by install_deps.sh; BERT_COMPRESSOR_DATA_DIR points elsewhere).
@@ -14,6 +16,7 @@
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -32,6 +36,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/atomic_file.h"
+#include "benchmarks/magnitude_prune.h"
+#include "compressor/deploy/latency.h"
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/qat.h"
 #include "export/onnx_export.h"
@@ -43,6 +49,7 @@
 #include "models/tokenizers/tokenizer_json.h"
 #include "models/tokenizers/wordpiece_tokenizer.h"
 #include "recipes/stage_model.h"
+#include "recipes/tasks/question_answering.h"
 #include "tests/run_command.h"
 
 namespace {
@@ -311,16 +318,12 @@ struct Diff {
   float max_ref = 0;
 };
 
-// Exports `model`, runs ONNX Runtime on `input`, and compares every output the graph has
-// with ours at the real (unpadded) positions.
-Diff CompareWithOnnxRuntime(models::PreTrainedModel& model, const models::ModelInput& input,
-                            const std::string& name,
-                            bool (*run_node)(const std::string&, const std::vector<std::string>&)) {
+// Runs ONNX Runtime on `onnx_path` with `input` and compares every output the graph has
+// with `model`'s at the real (unpadded) positions.
+Diff RunOnnxRuntimeAndCompare(models::PreTrainedModel& model, const std::string& onnx_path,
+                              const models::ModelInput& input, const std::string& name,
+                              bool (*run_node)(const std::string&, const std::vector<std::string>&)) {
   Diff diff;
-  const std::string onnx_path = TestTempDir() + "/" + name + ".onnx";
-  auto exported = exporter::ExportOnnx(model, onnx_path);
-  EXPECT_TRUE(exported.ok()) << exported.status();
-  if (!exported.ok()) return diff;
   auto flat = [](const at::Tensor& t) {
     const at::Tensor c = t.contiguous();
     return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
@@ -358,6 +361,17 @@ Diff CompareWithOnnxRuntime(models::PreTrainedModel& model, const models::ModelI
   }
   EXPECT_GT(compared, 0) << name << ": ONNX Runtime returned none of our outputs";
   return diff;
+}
+
+// Exports `model` and compares ONNX Runtime's outputs on `input` with the model's.
+Diff CompareWithOnnxRuntime(models::PreTrainedModel& model, const models::ModelInput& input,
+                            const std::string& name,
+                            bool (*run_node)(const std::string&, const std::vector<std::string>&)) {
+  const std::string onnx_path = TestTempDir() + "/" + name + ".onnx";
+  auto exported = exporter::ExportOnnx(model, onnx_path);
+  EXPECT_TRUE(exported.ok()) << exported.status();
+  if (!exported.ok()) return Diff();
+  return RunOnnxRuntimeAndCompare(model, onnx_path, input, name, run_node);
 }
 
 TEST_F(RealClientsTest, OnnxRuntimeRunsOurFp32AndInt8Exports) {
@@ -405,6 +419,135 @@ TEST_F(RealClientsTest, OnnxRuntimeRunsOurFp32AndInt8Exports) {
             << bert_int8.max_ref << "\n";
 }
 
+// Saves `model` as a recipe stage does with export_onnx: SaveStageModel, then onnx/model.onnx
+// from the model as reloaded from the directory.
+void SaveWithOnnx(const models::PreTrainedModel& model, const tokenizers::BertTokenizer& tokenizer,
+                  const std::string& dir) {
+  ASSERT_TRUE(recipes::SaveStageModel(model, tokenizer, dir).ok());
+  auto saved = recipes::LoadStageModel(dir);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  auto exported = recipes::ExportStageOnnx(*saved->model, dir);
+  ASSERT_TRUE(exported.ok()) << exported.status();
+}
+
+// A 90%-pruned model's fp32 export in ONNX Runtime equals our sparse fp32 kernels on it.
+TEST_F(RealClientsTest, OnnxRuntimeRunsOurSparseExportAsOurSparseKernels) {
+  const std::string data = DataDir();
+  auto tokenizer = BertBaseUncased(data);
+  ASSERT_NE(tokenizer, nullptr);
+  const models::ModelInput input = QaBatch(*tokenizer, data);
+  torch::manual_seed(2);
+  auto qa = *models::CreateModel(models::TinyTestConfig(tokenizer->vocab_size(), 128),
+                                 "BertForQuestionAnswering");
+  models::UnitGainLinears(*qa);
+  ASSERT_TRUE(benchmarks::MagnitudePrune(*qa, 0.9, "unstructured", "encoder").ok());
+  EXPECT_NEAR(recipes::MeasureLinearSparsity(*qa).sparsity(), 0.9, 0.01);
+  const std::string dir = TestTempDir() + "/sparse/bert-qa";
+  SaveWithOnnx(*qa, *tokenizer, dir);
+  compressor::InferenceOptions options;
+  options.kernel = "sparse";
+  auto deployed = recipes::LoadDeployModel(dir, options);
+  ASSERT_TRUE(deployed.ok()) << deployed.status();
+  EXPECT_EQ(compressor::CountKernels(*deployed->model)["sparse_fp32"], 2 * 6 + 1);
+  const Diff sparse = RunOnnxRuntimeAndCompare(*deployed->model, dir + "/" + recipes::kOnnxModelFile,
+                                               input, "bert_qa_sparse", RunNode);
+  EXPECT_LE(sparse.max_abs, kFp32Tolerance);
+  EXPECT_GT(sparse.max_ref, 0.5f);
+  std::cout << "ONNX Runtime vs our sparse fp32 kernels (90% of encoder Linear weights zero), "
+            << "max |diff| " << sparse.max_abs << " of max |logit| " << sparse.max_ref << "\n";
+}
+
+// Letters and digits only, lower-cased: transformers.js answers with the decoded tokens
+// ("don ' t" style spacing, no accents), ours with the context's own characters.
+std::string Squashed(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c)) out += static_cast<char>(std::tolower(c));
+  }
+  return out;
+}
+
+// transformers.js's question-answering pipeline on a directory saved as recipes save it
+// (with export_onnx) answers as our C++ inference (recipes::LoadDeployModel +
+// PredictQuestionAnswering, what tools:predict runs) does on the same directory.
+TEST_F(RealClientsTest, TransformersJsQuestionAnsweringGivesOurAnswers) {
+  const std::string data = DataDir();
+  auto tokenizer = BertBaseUncased(data);
+  ASSERT_NE(tokenizer, nullptr);
+  constexpr int64_t kSeq = 128;
+  torch::manual_seed(6);
+  auto qa = *models::CreateModel(models::TinyTestConfig(tokenizer->vocab_size(), kSeq),
+                                 "BertForQuestionAnswering");
+  models::UnitGainLinears(*qa);
+  const std::string root = TestTempDir() + "/saved_qa", name = "bert-qa";
+  SaveWithOnnx(*qa, *tokenizer, root + "/" + name);
+
+  // Cloze-QA questions whose (question, context) pair fits one 128-token window (the
+  // pipeline does not stride; its truncation would cut the final [SEP]) and has no [UNK]
+  // (the pipeline's decoding drops it).
+  datasets::SquadData questions;
+  const Json squad = Json::parse(ReadFile(fs::path(data) / "cloze_qa/dev-v1.1.json"));
+  for (const Json& article : squad["data"]) {
+    for (const Json& paragraph : article["paragraphs"]) {
+      for (const Json& qa_json : paragraph["qas"]) {
+        datasets::SquadExample example;
+        example.id = qa_json["id"].get<std::string>();
+        example.question = qa_json["question"].get<std::string>();
+        example.context = paragraph["context"].get<std::string>();
+        const auto q = tokenizer->Encode(example.question).ids;
+        const auto c = tokenizer->Encode(example.context).ids;
+        if (q.size() + c.size() + 3 > kSeq) continue;
+        if (std::count(q.begin(), q.end(), tokenizer->unk_id()) +
+                std::count(c.begin(), c.end(), tokenizer->unk_id()) > 0) {
+          continue;
+        }
+        if (questions.examples.size() < 40) questions.examples.push_back(example);
+        break;  // One question per paragraph: more contexts.
+      }
+    }
+  }
+  ASSERT_EQ(questions.examples.size(), 40u);
+  Json input = Json::array();
+  for (const datasets::SquadExample& example : questions.examples) {
+    input.push_back({{"question", example.question}, {"context", example.context}});
+  }
+  const std::string in_path = TestTempDir() + "/qa_inputs.json";
+  const std::string out_path = TestTempDir() + "/qa_answers.json";
+  std::ofstream(in_path) << input.dump();
+  ASSERT_TRUE(RunNode("pipeline.cjs", {"question-answering", root, name, in_path, out_path}));
+  const Json theirs = Json::parse(ReadFile(out_path));
+  ASSERT_EQ(theirs.size(), questions.examples.size());
+
+  // Ours with the pipeline's search: every span of the context, of any length (its
+  // post-processing has no n-best cut and no max_answer_length).
+  auto deployed = recipes::LoadDeployModel(root + "/" + name);
+  ASSERT_TRUE(deployed.ok()) << deployed.status();
+  datasets::SquadFeatureConfig features;
+  features.max_seq_length = kSeq;
+  features.max_query_length = kSeq;
+  auto split = recipes::MakeSquadSplit(questions, "cloze dev questions", *tokenizer, features);
+  ASSERT_TRUE(split.ok()) << split.status();
+  ASSERT_EQ((*split)->features->size(), questions.examples.size());  // One window each.
+  recipes::QuestionAnsweringConfig config;
+  config.postprocess.n_best_size = kSeq;
+  config.postprocess.max_answer_length = kSeq;
+  auto ours = recipes::PredictQuestionAnswering(*deployed->model, **split, config);
+  ASSERT_TRUE(ours.ok()) << ours.status();
+  int equal = 0;
+  std::set<std::string> distinct;
+  for (size_t i = 0; i < ours->size(); ++i) {
+    const std::string answer = theirs[i]["answer"].get<std::string>();
+    EXPECT_EQ(Squashed(answer), Squashed((*ours)[i].text))
+        << "question " << questions.examples[i].id << ": transformers.js \"" << answer
+        << "\", ours \"" << (*ours)[i].text << "\"";
+    equal += Squashed(answer) == Squashed((*ours)[i].text);
+    distinct.insert((*ours)[i].text);
+  }
+  EXPECT_GE(distinct.size(), 10u);  // Real spans, not one answer for every question.
+  std::cout << "transformers.js question-answering: " << equal << " of " << ours->size()
+            << " answers equal ours (" << distinct.size() << " distinct)\n";
+}
+
 // transformers.js's text-classification pipeline loads a directory saved the way recipes
 // save (SaveStageModel, then onnx/model.onnx) offline and returns our label and score.
 TEST_F(RealClientsTest, TransformersJsTextClassificationGivesOurLabels) {
@@ -425,9 +568,7 @@ TEST_F(RealClientsTest, TransformersJsTextClassificationGivesOurLabels) {
   model->eval();
   const std::string root = TestTempDir() + "/saved", name = "bert-cls";
   const std::string dir = root + "/" + name;
-  ASSERT_TRUE(recipes::SaveStageModel(*model, *tokenizer, dir).ok());
-  fs::create_directories(dir + "/onnx");
-  ASSERT_TRUE(exporter::ExportOnnx(*model, dir + "/onnx/model.onnx").ok());
+  SaveWithOnnx(*model, *tokenizer, dir);
 
   std::vector<std::string> texts;
   std::ifstream tsv(fs::path(data) / "brown_genre/dev.tsv");

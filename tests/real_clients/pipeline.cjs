@@ -1,6 +1,9 @@
 // A transformers.js pipeline, offline, on a model directory we saved (its onnx/model.onnx).
 //   node pipeline.cjs text-classification MODELS_ROOT NAME INPUT.json OUTPUT.json
-// INPUT: ["text", ...]; OUTPUT: [{"label": "...", "score": p}, ...] (the top label each).
+//     INPUT: ["text", ...]; OUTPUT: [{"label": "...", "score": p}, ...] (the top label each).
+//   node pipeline.cjs question-answering MODELS_ROOT NAME INPUT.json OUTPUT.json
+//     INPUT: [{"question": "...", "context": "..."}, ...];
+//     OUTPUT: [{"answer": "...", "score": p}, ...] (the top answer each).
 'use strict';
 const fs = require('fs');
 const { env, pipeline } = require('@huggingface/transformers');
@@ -16,9 +19,13 @@ async function main() {
   });
   const inputs = JSON.parse(fs.readFileSync(inputPath, 'utf8'));
   const outputs = [];
-  for (const text of inputs) {
-    const [top] = await run(text);
-    outputs.push(top);
+  for (const input of inputs) {
+    if (task === 'question-answering') {
+      outputs.push(await run(input.question, input.context));
+    } else {
+      const [top] = await run(input);
+      outputs.push(top);
+    }
   }
   fs.writeFileSync(outputPath, JSON.stringify(outputs));
 }
