@@ -4,6 +4,7 @@
 #include <torch/nn/modules/linear.h>
 
 #include "base/forward_registry.h"
+#include "layers/linear.h"
 
 namespace base {
 
@@ -15,10 +16,11 @@ bool RegisterUnaryForward(const std::type_info& type, UnaryForwardFn forward) {
 }
 
 at::Tensor ForwardUnary(torch::nn::Module& module, const at::Tensor& input) {
+  if (auto* linear = module.as<layers::Linear>()) return linear->forward(input);
   if (auto* linear = module.as<torch::nn::Linear>()) return linear->forward(input);
   const UnaryForwardFn forward = Registry::Get().Find(typeid(module));
   TORCH_CHECK(forward != nullptr, "ForwardUnary: module ", module.name(),
-              " is neither a torch::nn::Linear nor a type registered with "
+              " is neither a layers::Linear, a torch::nn::Linear nor a type registered with "
               "base::RegisterUnaryForward");
   return forward(module, input);
 }

@@ -38,6 +38,7 @@
 #include "base/unary_module.h"
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/qat.h"
+#include "layers/linear.h"
 #include "models/bert.h"
 #include "models/bert_config.h"
 
@@ -51,7 +52,7 @@ using PackedLinear = c10::intrusive_ptr<LinearPackedParamsBase>;
 // quantizes the input to uint8 from its own range inside quantized::linear_dynamic.
 class TorchDynamicLinearImpl : public torch::nn::Module {
  public:
-  explicit TorchDynamicLinearImpl(const torch::nn::LinearImpl& linear) {
+  explicit TorchDynamicLinearImpl(const layers::LinearImpl& linear) {
     static const auto prepack =
         c10::Dispatcher::singleton()
             .findSchemaOrThrow("quantized::linear_prepack", "")
@@ -92,11 +93,11 @@ const bool kTorchDynamicRegistered = base::RegisterUnaryForward(
 // Swaps every Linear of `model` for LibTorch's dynamic quantized Linear.
 int SwapToTorchDynamic(torch::nn::Module& model) {
   std::vector<std::tuple<std::shared_ptr<torch::nn::Module>, std::string,
-                         std::shared_ptr<torch::nn::LinearImpl>>>
+                         std::shared_ptr<layers::LinearImpl>>>
       slots;
   for (const auto& item : model.named_modules()) {
     for (const auto& child : item.value()->named_children()) {
-      if (auto linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(child.value())) {
+      if (auto linear = std::dynamic_pointer_cast<layers::LinearImpl>(child.value())) {
         slots.emplace_back(item.value(), child.key(), linear);
       }
     }
@@ -143,7 +144,7 @@ int64_t LinearBytes(const torch::nn::Module& model) {
   int64_t bytes = 0;
   for (const auto& item : model.named_modules()) {
     const torch::nn::Module& m = *item.value();
-    if (dynamic_cast<const torch::nn::LinearImpl*>(&m) == nullptr &&
+    if (dynamic_cast<const layers::LinearImpl*>(&m) == nullptr &&
         dynamic_cast<const compressor::Int8LinearModuleImpl*>(&m) == nullptr) {
       continue;
     }

@@ -4,6 +4,7 @@
 #include <torch/nn/modules/linear.h>
 
 #include "absl/strings/str_cat.h"
+#include "layers/linear.h"
 
 namespace benchmarks {
 
@@ -19,7 +20,7 @@ absl::Status MagnitudePrune(torch::nn::Module& model, double sparsity, const std
   if (sparsity == 0.0) return absl::OkStatus();
   c10::NoGradGuard no_grad;
   for (const auto& item : model.named_modules()) {
-    auto* linear = item.value()->as<torch::nn::Linear>();
+    auto* linear = item.value()->as<layers::Linear>();
     if (linear == nullptr || item.key().find(name_filter) == std::string::npos) continue;
     at::Tensor w = linear->weight;
     const int64_t n = w.size(0), k = w.size(1);

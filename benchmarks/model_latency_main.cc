@@ -43,6 +43,7 @@
 #include "compressor/deploy/inference_linear.h"
 #include "compressor/deploy/latency.h"
 #include "compressor/deploy/sparse_format.h"
+#include "layers/linear.h"
 #include "models/auto_model.h"
 #include "models/hf_checkpoint.h"
 
@@ -114,7 +115,7 @@ absl::Status Run() {
                                              absl::GetFlag(FLAGS_prune_filter)));
   int64_t dense_fp32_bytes = 0;
   for (const auto& item : model->named_modules()) {
-    if (auto* linear = item.value()->as<torch::nn::Linear>()) {
+    if (auto* linear = item.value()->as<layers::Linear>()) {
       if (item.key().find(absl::GetFlag(FLAGS_convert_filter)) != std::string::npos) {
         dense_fp32_bytes += linear->weight.numel() * 4;
       }

@@ -34,6 +34,7 @@
 #include "compressor/deploy/inference_linear.h"
 #include "compressor/deploy/sparse_format.h"
 #include "kernels/sparse_linear.h"
+#include "layers/linear.h"
 #include "models/auto_model.h"
 
 namespace {
@@ -82,7 +83,7 @@ void BM_Encoder(benchmark::State& state, Variant variant) {
   }
   Stats stats;
   for (const auto& item : model->named_modules()) {
-    auto* linear = item.value()->as<torch::nn::Linear>();
+    auto* linear = item.value()->as<layers::Linear>();
     if (linear == nullptr || item.key().find("encoder") == std::string::npos) continue;
     stats.weights += linear->weight.numel();
     stats.nonzeros += linear->weight.ne(0).sum().item<int64_t>();
@@ -91,7 +92,7 @@ void BM_Encoder(benchmark::State& state, Variant variant) {
   if (variant.kernel == "none") {
     std::vector<std::pair<std::string, int64_t>> linears;
     for (const auto& item : model->named_modules()) {
-      auto* linear = item.value()->as<torch::nn::Linear>();
+      auto* linear = item.value()->as<layers::Linear>();
       if (linear != nullptr && item.key().find("encoder") != std::string::npos) {
         linears.emplace_back(item.key(), linear->weight.size(0));
       }

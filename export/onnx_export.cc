@@ -18,6 +18,7 @@
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/qat.h"
 #include "compressor/quantization/qscheme.h"
+#include "layers/linear.h"
 #include "onnx/onnx_pb.h"
 
 namespace exporter {
@@ -257,7 +258,8 @@ class BertExporter {
     }
     torch::nn::Module* module = it->second.get();
     torch::NoGradGuard no_grad;
-    if (auto* linear = dynamic_cast<torch::nn::LinearImpl*>(module)) {
+    auto* linear = dynamic_cast<layers::LinearImpl*>(module);
+    if (linear != nullptr && linear->kernel() == nullptr) {
       ++summary_->fp32_linears;
       const std::string w = g_.Initializer(name + ".weight_t", linear->weight.t());
       std::string y = g_.Op("MatMul", {x, w});
@@ -267,7 +269,9 @@ class BertExporter {
     // Quantized: gather the integers and qparams from either module type.
     at::Tensor weight_int8, weight_scale, bias, input_scale, input_zp, output_scale, output_zp;
     bool per_channel = false, dynamic = false, act_uint8 = true, out_uint8 = true;
-    if (auto* q = dynamic_cast<compressor::QuantizedLinearImpl*>(module)) {
+    if (auto q = linear == nullptr ? nullptr
+                                   : std::dynamic_pointer_cast<compressor::FakeQuantLinearKernel>(
+                                         linear->kernel())) {
       if (!q->frozen()) {
         return absl::InvalidArgumentError(absl::StrCat(
             "onnx export: QuantizedLinear '", name,

@@ -13,8 +13,8 @@
 //   attention     Reshape/Transpose per head, MatMul, scale, additive mask (DistilBERT: Where
 //                 fill), Softmax, MatMul
 //   activation    GELU as 0.5 x (1 + Erf(x / sqrt 2)); gelu_new as its tanh form; relu
-//   Linear        fp32 torch::nn::Linear:  MatMul(x, W^T) + Add(bias)
-//                 QuantizedLinear (frozen fake quant) or Int8LinearModule:
+//   Linear        fp32 layers::Linear:  MatMul(x, W^T) + Add(bias)
+//                 FakeQuantLinearKernel (frozen fake quant) or Int8LinearModule:
 //                   x -> QuantizeLinear -> DequantizeLinear          static activations
 //                        (uint8 zero point for affine/uint8, int8 for int8 symmetric)
 //                   x -> DynamicQuantizeLinear -> DequantizeLinear   dynamic activations
@@ -52,7 +52,7 @@ struct OnnxExportSummary {
 
 // The serialized ModelProto. Errors (InvalidArgument / Unimplemented) name the module or
 // setting that cannot be exported: an unsupported architecture or activation, a
-// QuantizedLinear that is not frozen or never observed its input, a per-channel axis other
+// fake-quant Linear that is not frozen or never observed its input, a per-channel axis other
 // than 0. `summary` may be null.
 absl::StatusOr<std::string> ExportOnnxBytes(models::PreTrainedModel& model,
                                             const OnnxExportOptions& options = {},

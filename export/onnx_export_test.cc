@@ -15,6 +15,7 @@
 #include "compressor/quantization/qat.h"
 #include "compressor/quantization/qscheme.h"
 #include "export/onnx_reference_eval.h"
+#include "layers/linear.h"
 #include "models/auto_model.h"
 #include "models/test_config.h"
 #include "models/test_weights.h"
@@ -59,7 +60,7 @@ float RelDiff(const at::Tensor& got, const at::Tensor& reference) {
 void PruneHalf(torch::nn::Module& model) {
   torch::NoGradGuard no_grad;
   for (const auto& item : model.named_modules()) {
-    if (auto* linear = item.value()->as<torch::nn::Linear>()) {
+    if (auto* linear = item.value()->as<layers::Linear>()) {
       const at::Tensor magnitude = linear->weight.abs();
       const at::Tensor threshold = magnitude.reshape({-1}).median();
       linear->weight.mul_((magnitude > threshold).to(at::kFloat));

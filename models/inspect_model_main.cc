@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "base/cli.h"
 #include "base/status_macros.h"
+#include "layers/linear.h"
 #include "models/hf_checkpoint.h"
 
 ABSL_FLAG(std::string, model_dir, "", "Hugging Face model directory.");
@@ -33,7 +34,7 @@ absl::Status Run() {
   nlohmann::json linears = nlohmann::json::array();
   int64_t linear_total = 0, linear_zeros = 0;
   for (const auto& item : model.named_modules()) {
-    const auto* linear = item.value()->as<torch::nn::Linear>();
+    const auto* linear = item.value()->as<layers::Linear>();
     if (linear == nullptr) continue;
     const int64_t numel = linear->weight.numel();
     const int64_t zeros = linear->weight.eq(0).sum().item<int64_t>();

@@ -5,14 +5,13 @@
 
 #include <ATen/ATen.h>
 #include <torch/nn/modules/embedding.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/utils.h>
 
 namespace models {
 
-torch::nn::Linear MakeLinear(int64_t in, int64_t out) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out));
+layers::Linear MakeLinear(int64_t in, int64_t out) {
+  return layers::Linear(torch::nn::LinearOptions(in, out));
 }
 
 torch::nn::Embedding MakeWordEmbeddings(int64_t vocab_size, int64_t dim, int64_t pad_token_id) {
@@ -43,7 +42,7 @@ at::Tensor ExtendedAttentionMask(const at::Tensor& attention_mask) {
 void InitTransformerWeights(torch::nn::Module& module, double initializer_range) {
   torch::NoGradGuard no_grad;
   for (const auto& child : module.modules(/*include_self=*/false)) {
-    if (auto* linear = child->as<torch::nn::Linear>()) {
+    if (auto* linear = child->as<layers::Linear>()) {
       linear->weight.normal_(0.0, initializer_range);
       if (linear->bias.defined()) linear->bias.zero_();
     } else if (auto* embedding = child->as<torch::nn::Embedding>()) {

@@ -8,13 +8,14 @@
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/embedding.h>
-#include <torch/nn/modules/linear.h>
+
+#include "layers/linear.h"
 
 namespace models {
 
 // Builders shared by BERT and DistilBERT: a Linear in -> out, the word embedding (padding
 // row = pad_token_id) and the absolute position embedding.
-torch::nn::Linear MakeLinear(int64_t in, int64_t out);
+layers::Linear MakeLinear(int64_t in, int64_t out);
 torch::nn::Embedding MakeWordEmbeddings(int64_t vocab_size, int64_t dim, int64_t pad_token_id);
 torch::nn::Embedding MakePositionEmbeddings(int64_t max_positions, int64_t dim);
 

@@ -12,6 +12,8 @@
 
 #include <cmath>
 
+#include "layers/linear.h"
+
 namespace models {
 
 // Re-initialises every Linear with unit-gain weights (std 1/sqrt(in)) and visible biases
@@ -19,7 +21,7 @@ namespace models {
 inline void UnitGainLinears(torch::nn::Module& model) {
   torch::NoGradGuard no_grad;
   for (const auto& item : model.named_modules()) {
-    if (auto* linear = item.value()->as<torch::nn::Linear>()) {
+    if (auto* linear = item.value()->as<layers::Linear>()) {
       linear->weight.normal_(0, 1.0 / std::sqrt(double(linear->weight.size(1))));
       linear->bias.normal_(0, 0.1);
     }

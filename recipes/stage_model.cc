@@ -19,6 +19,7 @@
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/int8_io.h"
 #include "compressor/quantization/qat.h"
+#include "layers/linear.h"
 #include "models/auto_model.h"
 #include "models/hf_checkpoint.h"
 #include "models/tokenizers/tokenizer_json.h"
@@ -278,10 +279,8 @@ LinearSparsity MeasureLinearSparsity(const torch::nn::Module& model) {
     if (IsExcludedFromSparsity(name)) continue;
     const torch::nn::Module* module = item.value().get();
     at::Tensor weight;
-    if (const auto* linear = dynamic_cast<const torch::nn::LinearImpl*>(module)) {
-      weight = linear->weight;
-    } else if (const auto* quantized = dynamic_cast<const compressor::QuantizedLinearImpl*>(module)) {
-      weight = quantized->weight;
+    if (const auto* linear = dynamic_cast<const layers::LinearImpl*>(module)) {
+      weight = linear->weight;  // fp32 or fake-quant: the layer's own weight.
     } else if (const auto* int8 = dynamic_cast<const compressor::Int8LinearModuleImpl*>(module)) {
       result.numel += int8->weight_numel();
       result.zeros += int8->zero_weights();

@@ -94,9 +94,9 @@ struct LinearSparsity {
   double sparsity() const { return numel ? double(zeros) / double(numel) : 0.0; }
 };
 
-// Sparsity of the Linear weights that Prune Once for All prunes: every Linear,
-// QuantizedLinear or Int8LinearModule whose name is not excluded by PruningConfig's default
-// excluded_op_names (embeddings, heads, pooler).
+// Sparsity of the Linear weights that Prune Once for All prunes: every layers::Linear
+// (fp32 or fake-quant) or Int8LinearModule whose name is not excluded by PruningConfig's
+// default excluded_op_names (embeddings, heads, pooler).
 LinearSparsity MeasureLinearSparsity(const torch::nn::Module& model);
 
 // Linears of `model` that run as Int8LinearModule.

@@ -26,6 +26,7 @@
 #include "compressor/quantization/qat.h"
 #include "absl/status/statusor.h"
 #include "compressor/train/trainer.h"
+#include "layers/linear.h"
 #include "models/auto_model.h"
 #include "models/losses.h"
 
@@ -208,7 +209,7 @@ TEST(PtqAccuracyTest, StaticInt8LosesAtMostOnePointOfDevAccuracy) {
 
   int64_t linears = 0;
   for (const auto& item : model->named_modules("", false)) {
-    if (item.value()->as<torch::nn::Linear>()) ++linears;
+    if (item.value()->as<layers::Linear>()) ++linears;
   }
   EXPECT_EQ(linears, 2 * 6 + 2);  // Per layer q, k, v, attention out, intermediate, output;
                                   // pooler and classifier.
@@ -236,7 +237,7 @@ TEST(PtqAccuracyTest, StaticInt8LosesAtMostOnePointOfDevAccuracy) {
   EXPECT_EQ(static_cast<int64_t>(compressor::Int8Modules(*model).size()), linears);
   EXPECT_TRUE(compressor::QuantizedModules(*model).empty());
   for (const auto& item : model->named_modules("", false)) {
-    EXPECT_FALSE(item.value()->as<torch::nn::Linear>()) << item.key() << " is still fp32";
+    EXPECT_FALSE(item.value()->as<layers::Linear>()) << item.key() << " is still fp32";
   }
 
   const double int8 = Accuracy(*model, dev);

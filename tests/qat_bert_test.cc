@@ -12,6 +12,7 @@
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/qat.h"
 #include "compressor/quantization/quantization.h"
+#include "layers/linear.h"
 #include "models/auto_model.h"
 #include "models/test_config.h"
 #include "models/losses.h"
@@ -33,7 +34,7 @@ TEST(QatBertTest, EveryLinearIsSwappedAndRuns) {
   for (const auto& item : model->named_parameters()) tensors[item.key()] = item.value().data_ptr();
   int64_t linears = 0;
   for (const auto& item : model->named_modules("", false)) {
-    if (item.value()->as<torch::nn::Linear>()) ++linears;
+    if (item.value()->as<layers::Linear>()) ++linears;
   }
   EXPECT_EQ(linears, 2 * 6 + 1);
 

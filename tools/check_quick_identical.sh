@@ -8,8 +8,10 @@
 #    one commit), so the sorted sha256s of the archive's data entries are compared;
 #  - every JSON / JSONL file must match after replacing each run's output directory by <OUT>
 #    and dropping the fields that legitimately vary between runs: wall-clock timings
-#    (seconds, stages_seconds, steps_per_second, latency_ms_*) and linear_kernels (deploy
-#    picks the faster kernel per layer by timing it at load).
+#    (seconds, stages_seconds, steps_per_second, latency_ms_*), linear_kernels (deploy
+#    picks the faster kernel per layer by timing it at load) and the crc32 checksums that
+#    trainer_state.json records (one covers optimizer.pt, whose bytes vary as above; the
+#    files they cover are compared themselves).
 # results.md and the SVG plots carry the same numbers plus timings, so they are not compared.
 #
 #   tools/check_quick_identical.sh OUT_BEFORE OUT_AFTER     # exit 0 iff identical
@@ -23,7 +25,7 @@ import hashlib, json, os, re, sys, zipfile
 
 before, after = (os.path.abspath(d).rstrip("/") for d in sys.argv[1:3])
 VARYING = re.compile(r"^(seconds|stages_seconds|steps_per_second|latency_ms_.*|"
-                     r"linear_kernels)$")
+                     r"linear_kernels|crc32)$")
 BINARY = re.compile(r"(\.safetensors|/config\.json|/latest_checkpoint)$")
 
 

@@ -14,6 +14,7 @@
 #include "base/unary_module.h"
 #include "compressor/quantization/convert.h"
 #include "kernels/fp32_linear.h"
+#include "layers/linear.h"
 
 namespace compressor {
 namespace {
@@ -232,8 +233,12 @@ absl::StatusOr<std::vector<std::string>> ConvertForInference(torch::nn::Module& 
     const std::string& name = item.key();
     if (!name_filter.empty() && name.find(name_filter) == std::string::npos) continue;
     absl::StatusOr<std::shared_ptr<InferenceLinearImpl>> layer;
-    if (auto* linear = item.value()->as<torch::nn::Linear>()) {
+    auto* linear = item.value()->as<layers::Linear>();
+    if (linear != nullptr && linear->kernel() == nullptr) {
       layer = InferenceLinearImpl::CreateFp32(linear->weight, linear->bias, options);
+    } else if (auto* stock = item.value()->as<torch::nn::Linear>()) {
+      // Any torch::nn::Module's own Linears deploy too, not only our models' layers.
+      layer = InferenceLinearImpl::CreateFp32(stock->weight, stock->bias, options);
     } else if (auto* int8 = item.value()->as<Int8LinearModuleImpl>()) {
       if (int8->requantizes_output()) continue;  // Not expressible here; stays as it is.
       layer = InferenceLinearImpl::CreateInt8(int8->params(), options);

@@ -1,4 +1,4 @@
-// Inference-time Linears: every torch::nn::Linear (or INT8-converted Int8LinearModule) of a
+// Inference-time Linears: every layers::Linear without a kernel (or INT8-converted Int8LinearModule) of a
 // model becomes an InferenceLinear that runs the fastest kernel for its weights: dense oneDNN
 // fp32 / INT8, or the sparse fp32 / INT8 kernels of kernels/sparse_linear.h. Which one is
 // decided per layer at conversion: layers below `min_sparse_sparsity` stay dense; above it,
@@ -107,7 +107,7 @@ class InferenceLinearImpl : public torch::nn::Module {
 };
 TORCH_MODULE(InferenceLinear);
 
-// Replaces every torch::nn::Linear and every (non-requantizing) Int8LinearModule of `model`
+// Replaces every layers::Linear without a kernel and every (non-requantizing) Int8LinearModule of `model`
 // whose name contains `name_filter` (empty: all) by an InferenceLinear; returns the converted
 // names. All or nothing: an error names the module and leaves the model unchanged.
 absl::StatusOr<std::vector<std::string>> ConvertForInference(torch::nn::Module& model,

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "compressor/deploy/sparse_format.h"
+#include "layers/linear.h"
 #include "models/auto_model.h"
 
 namespace compressor {
@@ -29,7 +30,7 @@ std::shared_ptr<models::PreTrainedModel> TinyBert(uint64_t seed) {
 void PruneEncoder(torch::nn::Module& model, double sparsity) {
   torch::NoGradGuard no_grad;
   for (const auto& item : model.named_modules()) {
-    auto* linear = item.value()->as<torch::nn::Linear>();
+    auto* linear = item.value()->as<layers::Linear>();
     if (linear == nullptr || item.key().find("encoder") == std::string::npos) continue;
     const at::Tensor w = linear->weight;
     const int64_t drop = static_cast<int64_t>(w.numel() * sparsity);

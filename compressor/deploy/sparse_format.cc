@@ -15,6 +15,7 @@
 #include "base/safetensors.h"
 #include "base/status_macros.h"
 #include "compressor/deploy/inference_linear.h"
+#include "layers/linear.h"
 
 namespace compressor {
 namespace {
@@ -137,11 +138,11 @@ absl::StatusOr<std::vector<std::string>> LoadInferenceModel(torch::nn::Module& m
           absl::StrCat(where, ": metadata is not a ", kFormat, " JSON object: ", text));
     }
     auto it = modules.find(name);
-    if (it == modules.end() || it->second->as<torch::nn::Linear>() == nullptr) {
+    if (it == modules.end() || it->second->as<layers::Linear>() == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": the model has no torch::nn::Linear of this name"));
     }
-    const auto* linear = it->second->as<torch::nn::Linear>();
+    const auto* linear = it->second->as<layers::Linear>();
     const int64_t out = meta.value("out_features", int64_t{-1});
     const int64_t in = meta.value("in_features", int64_t{-1});
     if (out != linear->weight.size(0) || in != linear->weight.size(1)) {

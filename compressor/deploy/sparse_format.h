@@ -36,7 +36,7 @@ namespace compressor {
 absl::Status SaveInferenceModel(const torch::nn::Module& model, const std::string& path);
 
 // Loads a file written by SaveInferenceModel into `model`, a freshly built model of the same
-// architecture: each stored layer replaces the module of that name (a torch::nn::Linear)
+// architecture: each stored layer replaces the module of that name (a layers::Linear)
 // with an InferenceLinear running the stored kernel choice; every other tensor is copied into
 // the parameter or buffer of that name. Errors name the file and the key (missing, extra or
 // mis-shaped tensors, malformed metadata). Returns the loaded layer names.

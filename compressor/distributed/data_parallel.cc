@@ -248,7 +248,7 @@ absl::StatusOr<bool> DataParallel::Synchronize(const std::vector<at::Tensor>& pa
 
 absl::Status DataParallel::MergeObserverRanges(torch::nn::Module& model) {
   struct Entry {
-    std::shared_ptr<QuantizedLinearImpl> module;
+    std::shared_ptr<FakeQuantLinearKernel> module;
     ObserverState state;
   };
   std::vector<Entry> entries;

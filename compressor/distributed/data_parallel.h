@@ -73,7 +73,7 @@ class DataParallel : public GradientSynchronizer {
   absl::Status OnTrainEnd(torch::nn::Module& model) override;
   bool is_main_process() const override { return group_->rank() == 0; }
 
-  // Merges the range observers of every not yet frozen QuantizedLinear (compressor/
+  // Merges the range observers of every not yet frozen fake-quant Linear (compressor/
   // quantization) over the ranks. Histogram (calibration) observers cannot be merged
   // this way: an error names them.
   absl::Status MergeObserverRanges(torch::nn::Module& model);

@@ -30,6 +30,7 @@
 #include "compressor/distributed/process_group.h"
 #include "compressor/pruning/pruning.h"
 #include "compressor/quantization/quantization.h"
+#include "layers/linear.h"
 
 extern char** environ;
 
@@ -43,8 +44,8 @@ namespace {
 // masks decide whether the weights agree.
 struct TinyImpl : torch::nn::Module {
   TinyImpl() {
-    register_module("fc1", torch::nn::Linear(8, 16));
-    register_module("fc2", torch::nn::Linear(16, 4));
+    register_module("fc1", layers::Linear(8, 16));
+    register_module("fc2", layers::Linear(16, 4));
     torch::NoGradGuard no_grad;
     at::Tensor bias = named_parameters()["fc1.bias"];
     bias[0].fill_(10.0);

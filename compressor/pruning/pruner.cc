@@ -12,12 +12,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "compressor/module_selection.h"
+#include "layers/linear.h"
 
 namespace compressor {
 namespace {
 
 bool HasType(const torch::nn::Module& module, const std::string& type) {
-  if (type == "Linear") return module.as<torch::nn::Linear>() != nullptr;
+  // layers::Linear (what models hold) or a plain torch::nn::Linear: pruning only edits
+  // weights in place, which works on either.
+  if (type == "Linear") {
+    return module.as<layers::Linear>() != nullptr || module.as<torch::nn::Linear>() != nullptr;
+  }
   if (type == "Conv1d") return module.as<torch::nn::Conv1d>() != nullptr;
   if (type == "Conv2d") return module.as<torch::nn::Conv2d>() != nullptr;
   return false;

@@ -15,6 +15,7 @@
 #include "compressor/quantization/qat.h"
 #include "compressor/quantization/qat_conv.h"
 #include "compressor/quantization/quantization.h"
+#include "layers/linear.h"
 
 namespace compressor {
 namespace {
@@ -50,7 +51,7 @@ class TinyCnnImpl : public torch::nn::Module {
     downsample_->register_module("0", Conv(8, 16, 1, 2));
     downsample_->register_module("1", torch::nn::BatchNorm2d(16));
     register_module("downsample", downsample_);
-    register_module("fc", torch::nn::Linear(16, 4));
+    register_module("fc", layers::Linear(16, 4));
   }
   at::Tensor forward(const at::Tensor& x) {
     at::Tensor h = at::relu(base::ForwardChild(*this, "bn1", base::ForwardChild(*this, "conv1", x)));

@@ -58,7 +58,7 @@ absl::Status CheckActivationScheme(const QuantScheme& s, bool dynamic,
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Int8LinearModuleImpl>> Int8LinearModuleImpl::Create(
-    const QuantizedLinearImpl& quantized) {
+    const FakeQuantLinearKernel& quantized) {
   if (!quantized.frozen()) {
     return absl::FailedPreconditionError(
         "QuantizedLinear is not frozen (call Freeze() after training/calibration); its "

@@ -1,9 +1,9 @@
-// Conversion of a frozen fake-quant model to INT8 execution: every QuantizedLinear becomes
-// an Int8LinearModule that runs kernels::Int8Linear (oneDNN u8/s8 x s8 matmul, int32
-// accumulation) with exactly the qparams the QuantizedLinear froze.
+// Conversion of a frozen fake-quant model to INT8 execution: every Linear running a
+// FakeQuantLinearKernel becomes an Int8LinearModule that runs kernels::Int8Linear (oneDNN
+// u8/s8 x s8 matmul, int32 accumulation) with exactly the qparams the kernel froze.
 //
 //   ASSIGN_OR_RETURN(auto swapped, PrepareModel(*model, config));
-//   ... QAT or calibration ...; for each QuantizedLinear: module->Freeze();
+//   ... QAT or calibration ...; for each fake-quant kernel: kernel->Freeze();
 //   ASSIGN_OR_RETURN(std::vector<std::string> converted, ConvertToInt8(*model));
 //
 // Semantics (what "converted == fake quant" means here):
@@ -12,7 +12,7 @@
 //   w_q = Quantize(weight, weight_qparams())         int8 symmetric, zero point 0, so an
 //                                                      exactly-zero weight stays exactly 0
 //   y   = (x_q - zp) w_q^T * (s_x * s_w) + bias      int32 accumulation, fp32 epilogue
-//   y'  = FakeQuantize(y, output_qparams())          only when the QuantizedLinear
+//   y'  = FakeQuantize(y, output_qparams())          only when the fake-quant kernel
 //                                                      re-quantized its output; fused into
 //                                                      the kernel's epilogue (oneDNN
 //                                                      post-ops), bit-identical to
@@ -51,7 +51,7 @@
 
 namespace compressor {
 
-// An inference-only Linear executed in INT8, built from a frozen QuantizedLinear. It has
+// An inference-only Linear executed in INT8, built from a frozen FakeQuantLinearKernel. It has
 // no parameters; its buffers are
 //   weight            int8 [out, in] (the name the fp32 weight had, now int8)
 //   weight_scale      fp32 [1] or [out]
@@ -65,7 +65,7 @@ class Int8LinearModuleImpl : public torch::nn::Module {
   // Errors (not frozen, unobserved activations, unsupported scheme, kernel rejection)
   // do not name the module; ConvertToInt8 prefixes the name.
   static absl::StatusOr<std::shared_ptr<Int8LinearModuleImpl>> Create(
-      const QuantizedLinearImpl& quantized);
+      const FakeQuantLinearKernel& quantized);
 
   // x: float [..., in] -> float [..., out]; no autograd history.
   at::Tensor forward(const at::Tensor& input);
@@ -101,9 +101,9 @@ class Int8LinearModuleImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Int8LinearModule);
 
-// Replaces every QuantizedLinear of `model` (QuantizedModules order) by an Int8LinearModule
+// Replaces every fake-quant Linear of `model` (QuantizedModules order) by an Int8LinearModule
 // through its parent's replace_module; returns the converted names. All or nothing: every
-// module is converted before any is swapped, and an error (no QuantizedLinear, a module not
+// module is converted before any is swapped, and an error (no fake-quant Linear, a module not
 // frozen, never observed, or with an unsupported scheme) names the module and leaves the
 // model unchanged. Parents must call the children through base::ForwardChild (as models/
 // does) for the swap to take effect, exactly as for PrepareModel.

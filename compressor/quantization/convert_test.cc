@@ -18,6 +18,7 @@
 #include "compressor/quantization/qat.h"
 #include "compressor/quantization/qscheme.h"
 #include "kernels/int8_linear.h"
+#include "layers/linear.h"
 #include "models/auto_model.h"
 #include "models/test_config.h"
 
@@ -32,9 +33,9 @@ using compressor::QuantizedModules;
 class Mlp : public torch::nn::Module {
  public:
   Mlp() {
-    register_module("fc1", torch::nn::Linear(16, 32));
-    register_module("fc2", torch::nn::Linear(32, 32));
-    register_module("head", torch::nn::Linear(32, 8));
+    register_module("fc1", layers::Linear(16, 32));
+    register_module("fc2", layers::Linear(32, 32));
+    register_module("head", layers::Linear(32, 8));
   }
   at::Tensor forward(const at::Tensor& x) {
     at::Tensor h = at::relu(base::ForwardChild(*this, "fc1", x));
@@ -50,7 +51,7 @@ std::shared_ptr<Mlp> PreparedMlp(const QuantizationConfig& config, int64_t* fc2_
   auto model = std::make_shared<Mlp>();
   {
     torch::NoGradGuard no_grad;
-    auto fc2 = model->named_children()["fc2"]->as<torch::nn::Linear>();
+    auto fc2 = model->named_children()["fc2"]->as<layers::Linear>();
     fc2->weight.mul_(at::rand_like(fc2->weight).gt(0.5));
     if (fc2_zeros) *fc2_zeros = fc2->weight.eq(0).sum().item<int64_t>();
   }

@@ -22,6 +22,7 @@
 #include "compressor/quantization/qat.h"
 #include "compressor/quantization/qscheme.h"
 #include "kernels/int8_linear.h"
+#include "layers/linear.h"
 #include "layers/matmul.h"
 
 namespace compressor {
@@ -540,7 +541,7 @@ absl::StatusOr<std::vector<std::string>> LoadQuantizedState(torch::nn::Module& f
       matmul_layers.push_back(layer);
       continue;
     }
-    auto linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(it->second);
+    auto linear = std::dynamic_pointer_cast<layers::LinearImpl>(it->second);
     if (linear == nullptr) {
       return Error(absl::StatusCode::kInvalidArgument, path,
                    absl::StrCat("module '", name, "' of the model is not a torch::nn::Linear"));

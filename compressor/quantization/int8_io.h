@@ -52,7 +52,7 @@ absl::Status SaveQuantizedState(const torch::nn::Module& model, const std::strin
 
 // Loads a file written by SaveQuantizedState into `fp32_model`, a freshly built fp32
 // model of the same architecture whose Linears are called through base::ForwardChild:
-// each torch::nn::Linear named in the metadata is replaced (through its parent's
+// each layers::Linear named in the metadata is replaced (through its parent's
 // replace_module) by an Int8LinearModule rebuilt from the stored int8 weight, scales,
 // bias and qparams, and every other parameter and buffer is copied from the file. Returns
 // the converted module names (metadata order, i.e. sorted by name).

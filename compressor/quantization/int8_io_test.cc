@@ -29,6 +29,7 @@
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/qat.h"
 #include "compressor/quantization/quantization.h"
+#include "layers/linear.h"
 #include "models/auto_model.h"
 #include "models/bert_config.h"
 #include "models/test_config.h"
@@ -61,9 +62,9 @@ std::string Printed(const compressor::Int8LinearModuleImpl& module) {
 class Mlp : public torch::nn::Module {
  public:
   Mlp() {
-    register_module("fc1", torch::nn::Linear(16, 32));
-    register_module("fc2", torch::nn::Linear(32, 32));
-    register_module("head", torch::nn::Linear(32, 8));
+    register_module("fc1", layers::Linear(16, 32));
+    register_module("fc2", layers::Linear(32, 32));
+    register_module("head", layers::Linear(32, 8));
   }
   at::Tensor forward(const at::Tensor& x) {
     at::Tensor h = at::relu(base::ForwardChild(*this, "fc1", x));
@@ -79,7 +80,7 @@ std::shared_ptr<Mlp> ConvertedMlp(const QuantizationConfig& config, at::Tensor* 
   auto model = std::make_shared<Mlp>();
   {
     torch::NoGradGuard no_grad;
-    auto fc2 = model->named_children()["fc2"]->as<torch::nn::Linear>();
+    auto fc2 = model->named_children()["fc2"]->as<layers::Linear>();
     fc2->weight.mul_(at::rand_like(fc2->weight).gt(0.5));
     if (pruned) *pruned = fc2->weight.eq(0).clone();
   }

@@ -1,6 +1,7 @@
 #include "compressor/quantization/qat.h"
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <regex>
 #include <tuple>
@@ -9,10 +10,10 @@
 #include <c10/util/intrusive_ptr.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "base/status_macros.h"
 #include "base/unary_module.h"
 #include "compressor/module_selection.h"
@@ -23,13 +24,6 @@ namespace {
 bool IsObserverName(const std::string& name) {
   const auto& names = ObserverNames();
   return std::find(names.begin(), names.end(), name) != names.end();
-}
-
-torch::nn::Module* ChildOf(torch::nn::Module* parent, const std::string& name) {
-  for (const auto& item : parent->named_children()) {
-    if (item.key() == name) return item.value().get();
-  }
-  return nullptr;
 }
 
 std::unique_ptr<Observer> MakeObserver(const std::string& name, ObserverOptions options) {
@@ -127,26 +121,28 @@ absl::Status QuantizationConfig::Validate(const std::string& source) const {
 // ---------------------------------------------------------------------------------------
 // QuantizedLinear
 
-QuantizedLinearImpl::QuantizedLinearImpl(const torch::nn::LinearImpl& linear,
-                                         QuantizedLinearOptions options)
-    : linear_options_(linear.options), options_(std::move(options)) {
+namespace {
+
+// The registered tensor `name` of `linear` (not the member, which a user may have
+// reassigned): the one optimizers, masks and checkpoints know.
+at::Tensor RegisteredParameter(const layers::LinearImpl& linear, const char* name) {
+  const auto params = linear.named_parameters(/*recurse=*/false);
+  const at::Tensor* tensor = params.find(name);
+  return tensor != nullptr ? *tensor : at::Tensor();
+}
+
+}  // namespace
+
+FakeQuantLinearKernel::FakeQuantLinearKernel(const layers::LinearImpl& linear,
+                                             QuantizedLinearOptions options)
+    : weight(RegisteredParameter(linear, "weight")),
+      bias(RegisteredParameter(linear, "bias")),
+      linear_options_(linear.options),
+      options_(std::move(options)) {
   TORCH_CHECK(!(options_.dynamic_input && options_.requantize_output),
               "QuantizedLinear: dynamic quantization keeps the output fp32 "
               "(requantize_output must be false)");
-  // The registered tensors (not the members, which a user may have reassigned) are the
-  // ones optimizers, masks and checkpoints know.
-  const auto params = linear.named_parameters(/*recurse=*/false);
-  const at::Tensor* w = params.find("weight");
-  TORCH_CHECK(w != nullptr && w->defined(), "QuantizedLinear: the Linear has no weight");
-  weight = register_parameter("weight", *w, w->requires_grad());
-  const at::Tensor* b = params.find("bias");
-  if (b != nullptr && b->defined()) {
-    bias = register_parameter("bias", *b, b->requires_grad());
-  } else {
-    bias = register_parameter("bias", at::Tensor(), /*requires_grad=*/false);
-  }
-  train(linear.is_training());
-
+  TORCH_CHECK(weight.defined(), "QuantizedLinear: the Linear has no weight");
   ObserverOptions weight_options = options_.observer_options;
   weight_options.per_channel = options_.weight_scheme.per_channel;
   weight_options.ch_axis = options_.weight_scheme.ch_axis;
@@ -161,7 +157,7 @@ QuantizedLinearImpl::QuantizedLinearImpl(const torch::nn::LinearImpl& linear,
   }
 }
 
-void QuantizedLinearImpl::ObserveWeight() {
+void FakeQuantLinearKernel::ObserveWeight() {
   // A weight's range is that of its current value (Q8BERT); only the moving average
   // deliberately remembers earlier steps.
   if (weight_observer_->name() != "moving_average_minmax") weight_observer_->Reset();
@@ -169,7 +165,7 @@ void QuantizedLinearImpl::ObserveWeight() {
   weight_q_.reset();
 }
 
-at::Tensor QuantizedLinearImpl::forward(const at::Tensor& input) {
+at::Tensor FakeQuantLinearKernel::Forward(const at::Tensor& input, bool training) {
   TORCH_CHECK(input.dim() >= 1 && input.size(-1) == linear_options_.in_features(),
               "QuantizedLinear: input of shape ", input.sizes(), " does not end in ",
               linear_options_.in_features(), " features");
@@ -181,7 +177,7 @@ at::Tensor QuantizedLinearImpl::forward(const at::Tensor& input) {
     output_q_.reset();
     return output;
   }
-  const bool observe = !frozen_ && is_training();
+  const bool observe = !frozen_ && training;
   at::Tensor x = input;
   if (options_.dynamic_input) {
     const auto [lo, hi] = at::aminmax(input.detach().to(at::kFloat));
@@ -211,7 +207,7 @@ at::Tensor QuantizedLinearImpl::forward(const at::Tensor& input) {
   return output;
 }
 
-void QuantizedLinearImpl::Freeze() {
+void FakeQuantLinearKernel::Freeze() {
   if (frozen_) return;
   ObserveWeight();
   calibrating_ = false;
@@ -221,43 +217,43 @@ void QuantizedLinearImpl::Freeze() {
   if (output_observer_) output_q_ = output_observer_->QParams(options_.activation_scheme);
 }
 
-void QuantizedLinearImpl::set_calibrating(bool calibrating) {
+void FakeQuantLinearKernel::set_calibrating(bool calibrating) {
   TORCH_CHECK(!(calibrating && frozen_), "QuantizedLinear: cannot calibrate after Freeze()");
   calibrating_ = calibrating;
 }
 
-QuantParams QuantizedLinearImpl::weight_qparams() const {
+QuantParams FakeQuantLinearKernel::weight_qparams() const {
   // The weight is always at hand: before the first forward, its qparams are its own.
   if (!weight_observer_->observed()) weight_observer_->Observe(weight);
   if (!weight_q_) weight_q_ = weight_observer_->QParams(options_.weight_scheme);
   return *weight_q_;
 }
 
-QuantParams QuantizedLinearImpl::input_qparams() const {
+QuantParams FakeQuantLinearKernel::input_qparams() const {
   TORCH_CHECK(input_observer_ != nullptr,
               "QuantizedLinear: dynamic quantization has no fixed input qparams");
   if (!input_q_) input_q_ = input_observer_->QParams(options_.activation_scheme);
   return *input_q_;
 }
 
-QuantParams QuantizedLinearImpl::output_qparams() const {
+QuantParams FakeQuantLinearKernel::output_qparams() const {
   TORCH_CHECK(output_observer_ != nullptr, "QuantizedLinear: the output is not re-quantized");
   if (!output_q_) output_q_ = output_observer_->QParams(options_.activation_scheme);
   return *output_q_;
 }
 
-at::Tensor QuantizedLinearImpl::FakeQuantizedWeight() const {
+at::Tensor FakeQuantLinearKernel::FakeQuantizedWeight() const {
   return FakeQuantize(weight, weight_qparams(), options_.weight_scheme);
 }
 
-ObserverState QuantizedLinearImpl::State() const {
+ObserverState FakeQuantLinearKernel::State() const {
   ObserverState state = WithPrefix("weight_observer/", weight_observer_->State());
   if (input_observer_) state.merge(WithPrefix("input_observer/", input_observer_->State()));
   if (output_observer_) state.merge(WithPrefix("output_observer/", output_observer_->State()));
   return state;
 }
 
-absl::Status QuantizedLinearImpl::LoadState(const ObserverState& state) {
+absl::Status FakeQuantLinearKernel::LoadState(const ObserverState& state) {
   std::vector<std::pair<std::string, Observer*>> parts = {
       {"weight_observer/", weight_observer_.get()},
       {"input_observer/", input_observer_.get()},
@@ -293,11 +289,8 @@ absl::Status QuantizedLinearImpl::LoadState(const ObserverState& state) {
   return absl::OkStatus();
 }
 
-void QuantizedLinearImpl::pretty_print(std::ostream& stream) const {
-  stream << "compressor::QuantizedLinear(in_features=" << linear_options_.in_features()
-         << ", out_features=" << linear_options_.out_features()
-         << ", bias=" << (bias.defined() ? "true" : "false")
-         << ", weight=" << options_.weight_scheme.ToString() << "/" << options_.weight_observer
+void FakeQuantLinearKernel::PrettyPrint(std::ostream& stream) const {
+  stream << "compressor::FakeQuantLinearKernel(weight=" << options_.weight_scheme.ToString() << "/" << options_.weight_observer
          << ", input="
          << (options_.dynamic_input
                  ? std::string("dynamic")
@@ -472,12 +465,10 @@ absl::StatusOr<LinearSelection> SelectLinears(const torch::nn::Module& model,
       std::find(config.op_types.begin(), config.op_types.end(), "Linear") != config.op_types.end();
   for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
     const std::string& name = item.key();
-    if (item.value()->as<QuantizedLinearImpl>() != nullptr) {
-      ++selection.total;
-      continue;
-    }
-    if (item.value()->as<torch::nn::LinearImpl>() == nullptr) continue;
+    const auto* linear = item.value()->as<layers::LinearImpl>();
+    if (linear == nullptr && item.value()->as<torch::nn::LinearImpl>() == nullptr) continue;
     ++selection.total;
+    if (linear != nullptr && linear->kernel() != nullptr) continue;  // Quantized already.
     const bool chosen = linears && filter.Selects(name);
     (chosen ? selection.selected : selection.excluded).push_back(name);
   }
@@ -505,14 +496,12 @@ QuantizedLinearOptions OptionsFor(const QuantizationConfig& config, const std::s
 absl::StatusOr<std::vector<std::string>> PrepareModel(torch::nn::Module& model,
                                                       const QuantizationConfig& config) {
   RETURN_IF_ERROR(config.Validate("quantization config"));
-  if (model.as<torch::nn::LinearImpl>() != nullptr ||
-      model.as<QuantizedLinearImpl>() != nullptr) {
+  if (model.as<torch::nn::LinearImpl>() != nullptr || model.as<layers::LinearImpl>() != nullptr) {
     return absl::InvalidArgumentError(
-        "quantization: the model itself is a Linear, which has no parent to swap it in; wrap "
-        "it in a module");
+        "quantization: the model itself is a Linear; wrap it in a module");
   }
   std::vector<std::string> prepared;
-  for (const auto& [name, module] : QuantizedModules(model)) prepared.push_back(name);
+  for (const auto& [name, kernel] : QuantizedModules(model)) prepared.push_back(name);
   if (!prepared.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "quantization: the model is already prepared (", FewNames(prepared),
@@ -527,111 +516,70 @@ absl::StatusOr<std::vector<std::string>> PrepareModel(torch::nn::Module& model,
         " Linears)"));
   }
 
-  struct Swap {
-    torch::nn::Module* parent;
-    std::string leaf;
-    std::shared_ptr<torch::nn::Module> old;
-  };
-  std::vector<Swap> swaps;
-  auto revert = [&swaps]() {
-    for (auto it = swaps.rbegin(); it != swaps.rend(); ++it) {
-      it->parent->replace_module(it->leaf, it->old);
-    }
-  };
+  // Every kernel is built before any is set, so an error leaves the model unchanged.
+  std::map<std::string, std::shared_ptr<torch::nn::Module>> by_name;
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    by_name[item.key()] = item.value();
+  }
+  std::vector<std::string> fixed;
+  std::vector<std::pair<layers::LinearImpl*, std::shared_ptr<FakeQuantLinearKernel>>> linears;
   for (const std::string& name : selection.selected) {
-    const size_t dot = name.rfind('.');
-    torch::nn::Module* parent = &model;
-    if (dot != std::string::npos) {
-      for (const absl::string_view part : absl::StrSplit(name.substr(0, dot), '.')) {
-        parent = ChildOf(parent, std::string(part));
-        if (parent == nullptr) break;
-      }
-    }
-    const std::string leaf = dot == std::string::npos ? name : name.substr(dot + 1);
-    std::shared_ptr<torch::nn::Module> old;
-    if (parent != nullptr) {
-      for (const auto& item : parent->named_children()) {
-        if (item.key() == leaf) old = item.value();
-      }
-    }
-    if (old == nullptr) {
-      revert();
-      return absl::InternalError(
-          absl::StrCat("quantization: cannot find the parent of Linear '", name, "'"));
+    auto* linear = by_name.at(name)->as<layers::LinearImpl>();
+    if (linear == nullptr) {
+      fixed.push_back(name);
+      continue;
     }
     try {
-      QuantizedLinear quantized(*old->as<torch::nn::LinearImpl>(), OptionsFor(config, name));
-      parent->replace_module(leaf, quantized.ptr());
+      linears.emplace_back(linear,
+                           std::make_shared<FakeQuantLinearKernel>(*linear, OptionsFor(config, name)));
     } catch (const c10::Error& e) {
-      revert();
       return absl::InternalError(absl::StrCat("quantization: cannot quantize Linear '", name,
                                               "': ", e.what_without_backtrace()));
     }
-    swaps.push_back({parent, leaf, std::move(old)});
   }
-  // Attention matmuls change their kernel in place; the layer stays where the model holds it.
-  std::vector<layers::MatMulImpl*> matmuls;
+  if (!fixed.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "quantization: cannot quantize ", fixed.size(), " of ", selection.selected.size(),
+        " Linears in place: ", FewNames(fixed),
+        " are torch::nn::Linear, whose computation cannot change (LibTorch modules have no "
+        "virtual forward()), so they would silently stay fp32. Build them as layers::Linear or "
+        "exclude them with excluded_op_names; the model is unchanged"));
+  }
+  // Attention matmuls change their kernel in place too.
+  std::vector<std::pair<layers::MatMulImpl*, std::shared_ptr<FakeQuantMatMulKernel>>> matmuls;
   if (config.quantize_attention_matmuls) {
     ASSIGN_OR_RETURN(const ModuleFilter filter,
                      ModuleFilter::Create({}, config.excluded_op_names, "quantization config"));
-    std::vector<std::string> matmul_names;
     for (const auto& item : model.named_modules("", /*include_self=*/false)) {
       auto* matmul = item.value()->as<layers::MatMulImpl>();
       if (matmul == nullptr || filter.Excluded(item.key())) continue;
-      matmuls.push_back(matmul);
-      matmul_names.push_back(item.key());
+      matmuls.emplace_back(matmul,
+                           std::make_shared<FakeQuantMatMulKernel>(OptionsFor(config, item.key())));
     }
     if (matmuls.empty()) {
-      revert();
       return absl::InvalidArgumentError(
           "quantization config: quantize_attention_matmuls is true but the model has no "
           "layers::MatMul outside excluded_op_names (models must compute the attention "
           "products with layers::MatMul)");
     }
-    for (size_t i = 0; i < matmuls.size(); ++i) {
-      matmuls[i]->set_kernel(
-          std::make_shared<FakeQuantMatMulKernel>(OptionsFor(config, matmul_names[i])));
-    }
   }
-  // After replace_module the parent's registry no longer owns the old Linear; if anything
-  // else still does (a typed member, a Sequential's or ModuleList's own list), that is
-  // what the parent's forward() calls, and the swap would change nothing.
-  std::vector<std::string> stuck;
-  for (size_t i = 0; i < swaps.size(); ++i) {
-    if (swaps[i].old.use_count() > 1) stuck.push_back(selection.selected[i]);
-  }
-  if (!stuck.empty()) {
-    revert();
-    for (layers::MatMulImpl* matmul : matmuls) matmul->set_kernel(nullptr);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "quantization: cannot swap ", stuck.size(), " of ", swaps.size(),
-        " Linears for QuantizedLinear: ", FewNames(stuck),
-        "; their parents keep their own reference (a typed member such as "
-        "`torch::nn::Linear dense` called in forward(), or a Sequential/ModuleList), which "
-        "replace_module cannot update, so they would silently stay fp32. Call them through "
-        "the registered children (ForwardLinear) or exclude them with excluded_op_names; "
-        "the model is unchanged"));
-  }
+  for (auto& [linear, kernel] : linears) linear->set_kernel(std::move(kernel));
+  for (auto& [matmul, kernel] : matmuls) matmul->set_kernel(std::move(kernel));
   return selection.selected;
 }
 
-std::vector<std::pair<std::string, std::shared_ptr<QuantizedLinearImpl>>> QuantizedModules(
+std::vector<std::pair<std::string, std::shared_ptr<FakeQuantLinearKernel>>> QuantizedModules(
     const torch::nn::Module& model) {
-  std::vector<std::pair<std::string, std::shared_ptr<QuantizedLinearImpl>>> modules;
+  std::vector<std::pair<std::string, std::shared_ptr<FakeQuantLinearKernel>>> kernels;
   for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
-    if (auto quantized = std::dynamic_pointer_cast<QuantizedLinearImpl>(item.value())) {
-      modules.emplace_back(item.key(), std::move(quantized));
+    const auto* linear = item.value()->as<layers::LinearImpl>();
+    if (linear == nullptr) continue;
+    if (auto kernel = std::dynamic_pointer_cast<FakeQuantLinearKernel>(linear->kernel())) {
+      kernels.emplace_back(item.key(), std::move(kernel));
     }
   }
-  return modules;
+  return kernels;
 }
-
-// Parents that call children through base::ForwardChild (models/ does) run the
-// QuantizedLinear PrepareModel swapped in.
-const bool kQuantizedLinearRegistered = base::RegisterUnaryForward(
-    typeid(QuantizedLinearImpl), [](torch::nn::Module& module, const at::Tensor& input) {
-      return static_cast<QuantizedLinearImpl&>(module).forward(input);
-    });
 
 at::Tensor ForwardLinear(torch::nn::Module& module, const at::Tensor& input) {
   return base::ForwardUnary(module, input);

@@ -1,29 +1,25 @@
 // Preparing any torch::nn::Module for quantization: the config (INC's vocabulary), the
-// QuantizedLinear that fake-quantizes input, weight and (optionally) output of a Linear
-// during training and calibration, and PrepareModel, which swaps the selected Linears for
-// QuantizedLinears in place.
+// FakeQuantLinearKernel that fake-quantizes input, weight and (optionally) output of a
+// layers::Linear during training and calibration, and PrepareModel, which sets that kernel
+// on the selected Linears in place.
 //
 //   QuantizationConfig config;                 // Prune OFA's scheme (= Preset("prune_ofa"))
-//   ASSIGN_OR_RETURN(std::vector<std::string> swapped, PrepareModel(*model, config));
-//   // train (observers update in train mode) ... then, per module:
-//   module->Freeze();                           // stop observing; qparams fixed
-//   QuantParams w = module->weight_qparams();   // what conversion to INT8 reads
+//   ASSIGN_OR_RETURN(std::vector<std::string> prepared, PrepareModel(*model, config));
+//   // train (observers update in train mode) ... then, per kernel:
+//   for (auto& [name, kernel] : QuantizedModules(*model)) kernel->Freeze();
+//   QuantParams w = kernel->weight_qparams();   // what conversion to INT8 reads
 //
 // What makes this safe to combine with pruning and optimizers:
-//  - a QuantizedLinear registers the Linear's own weight and bias tensors, so parameter
-//    names ("<name>.weight"), tensor identity (optimizer state, pruning masks) and
-//    checkpoints are unchanged; observers are plain members, not buffers;
+//  - the layer keeps its module and its weight and bias tensors, so parameter names
+//    ("<name>.weight"), tensor identity (optimizer state, pruning masks) and checkpoints
+//    are unchanged; observers are kernel members, not buffers;
 //  - every range includes 0, so pruned (exactly zero) weights stay exactly zero;
-//  - PrepareModel is all-or-nothing: a Linear that cannot be swapped is an error naming
+//  - PrepareModel is all-or-nothing: a Linear that cannot be quantized is an error naming
 //    it and the model is left unchanged, never a silently partial quantization.
 //
-// Limitation of LibTorch's C++ modules (checked, not assumed): Module::replace_module only
-// updates the parent's registry of children. A parent that calls a typed member
-// (`torch::nn::Linear dense; ... dense->forward(x)`, torch::nn::Sequential, ModuleList)
-// would keep running the old fp32 Linear. PrepareModel detects this (the old Linear is
-// still owned by someone after the swap) and fails naming the modules; a parent must
-// call such children through its registered modules (base::ForwardChild, as every model
-// in models/ does; QuantizedLinear registers itself with base::RegisterUnaryForward).
+// Only layers::Linear can change its computation in place: a plain torch::nn::Linear
+// selected by the config is an error naming it (LibTorch's modules have no virtual
+// forward(), so nothing could make its parent run a fake-quant version of it).
 #ifndef COMPRESSOR_QUANTIZATION_QAT_H_
 #define COMPRESSOR_QUANTIZATION_QAT_H_
 
@@ -37,13 +33,14 @@
 
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
-#include <torch/nn/modules/linear.h>
+#include <torch/nn/options/linear.h>
 #include <torch/nn/pimpl.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "compressor/quantization/observer.h"
 #include "compressor/quantization/qscheme.h"
+#include "layers/linear.h"
 #include "layers/matmul.h"
 
 namespace compressor {
@@ -121,23 +118,25 @@ struct QuantizedLinearOptions {
   bool requantize_output = true;  // Fake-quantize the output with its own observer.
 };
 
-// A Linear with fake quantization (fp32 arithmetic that reproduces the INT8 rounding),
-// built from an existing Linear whose weight and bias tensors it registers as its own.
+// The kernel of a layers::Linear with fake quantization (fp32 arithmetic that reproduces
+// the INT8 rounding). It computes from the layer's own weight and bias tensors (the same
+// tensors, so optimizers, pruning masks and checkpoints see no change) and keeps its
+// observers as plain members, never as registered tensors.
 //
-// forward(x), unless calibrating:
+// Forward(x), unless calibrating:
 //   x' = FakeQuantize(x, input qparams)     input observer updated in train mode
 //   w' = FakeQuantize(weight, weight qparams)  weight observer updated every forward
 //   y  = x' w'^T + bias                     (fp32 bias, as the 32-bit bias of INT8 kernels)
 //   y' = FakeQuantize(y, output qparams)    only when requantize_output
 // Calibrating (post-training static): observes input and output in any mode and returns
 // the fp32 result. Freeze() observes the weight one last time and stops every update.
-// Gradients flow by the straight-through estimator of at::fake_quantize_*.
-// Not Cloneable (clone() throws): its observers are per-instance state.
-class QuantizedLinearImpl : public torch::nn::Module {
+// Gradients flow by the straight-through estimator of at::fake_quantize_*. A layer running
+// it is not cloned: its observers are per-layer state.
+class FakeQuantLinearKernel : public layers::LinearKernel {
  public:
-  QuantizedLinearImpl(const torch::nn::LinearImpl& linear, QuantizedLinearOptions options);
+  FakeQuantLinearKernel(const layers::LinearImpl& linear, QuantizedLinearOptions options);
 
-  at::Tensor forward(const at::Tensor& input);
+  at::Tensor Forward(const at::Tensor& input, bool training) override;
 
   // Stops every observer; the qparams are computed once and fixed from here on.
   void Freeze();
@@ -146,7 +145,7 @@ class QuantizedLinearImpl : public torch::nn::Module {
   void set_calibrating(bool calibrating);
   bool calibrating() const { return calibrating_; }
 
-  // The qparams forward uses now (what conversion reads after Freeze()). Before any
+  // The qparams Forward uses now (what conversion reads after Freeze()). Before any
   // observation: the live weight's for weights, PyTorch's defaults (scale 1, zero point 0)
   // for activations.
   QuantParams weight_qparams() const;
@@ -163,13 +162,13 @@ class QuantizedLinearImpl : public torch::nn::Module {
 
   // Observer states under "weight_observer/", "input_observer/", "output_observer/".
   ObserverState State() const;
-  // Restores State(); every key of this module's observers must be present.
+  // Restores State(); every key of this kernel's observers must be present.
   absl::Status LoadState(const ObserverState& state);
 
-  void pretty_print(std::ostream& stream) const override;
+  void PrettyPrint(std::ostream& stream) const override;
 
-  at::Tensor weight;  // The original Linear's weight (same tensor).
-  at::Tensor bias;    // Its bias (same tensor; undefined when it had none).
+  const at::Tensor weight;  // The layer's weight (same tensor).
+  const at::Tensor bias;    // Its bias (same tensor; undefined when it has none).
 
  private:
   void ObserveWeight();
@@ -184,7 +183,6 @@ class QuantizedLinearImpl : public torch::nn::Module {
   // Cached qparams; reset when an observer changes.
   mutable std::optional<QuantParams> weight_q_, input_q_, output_q_;
 };
-TORCH_MODULE(QuantizedLinear);
 
 // The kernel of a layers::MatMul with fake-quantized inputs (quantize_attention_matmuls):
 //   Forward(a, b) = matmul(FakeQuantize(a, qparams_a), FakeQuantize(b, qparams_b))
@@ -239,7 +237,7 @@ std::vector<std::pair<std::string, std::shared_ptr<FakeQuantMatMulKernel>>> Quan
 struct LinearSelection {
   std::vector<std::string> selected;  // Linears to quantize, in named_modules() order.
   std::vector<std::string> excluded;  // Linears left fp32 by op_names/excluded_op_names.
-  int64_t total = 0;                  // Linears (and QuantizedLinears) in the model.
+  int64_t total = 0;                  // Linears (quantized or not) in the model.
 };
 absl::StatusOr<LinearSelection> SelectLinears(const torch::nn::Module& model,
                                               const QuantizationConfig& config);
@@ -247,21 +245,22 @@ absl::StatusOr<LinearSelection> SelectLinears(const torch::nn::Module& model,
 // The QuantizedLinearOptions PrepareModel gives the module `name`.
 QuantizedLinearOptions OptionsFor(const QuantizationConfig& config, const std::string& name);
 
-// Swaps every selected Linear for a QuantizedLinear with Module::replace_module on its
-// parent (and, with quantize_attention_matmuls, gives every layers::MatMul not excluded a
-// FakeQuantMatMulKernel; find those with QuantizedMatMuls()); returns the swapped Linears'
-// names. All or nothing: errors (invalid config, no Linear selected, a model prepared twice,
-// a Linear its parent still calls through its own reference) name the modules and leave the
+// Sets a FakeQuantLinearKernel on every selected layers::Linear (and, with
+// quantize_attention_matmuls, a FakeQuantMatMulKernel on every layers::MatMul not excluded;
+// find those with QuantizedMatMuls()); returns the prepared Linears' names. All or nothing:
+// errors (invalid config, no Linear selected, a model prepared twice, a selected
+// torch::nn::Linear, which cannot change its computation) name the modules and leave the
 // model unchanged.
 absl::StatusOr<std::vector<std::string>> PrepareModel(torch::nn::Module& model,
                                                       const QuantizationConfig& config);
 
-// Every QuantizedLinear of `model` by name, in named_modules() order.
-std::vector<std::pair<std::string, std::shared_ptr<QuantizedLinearImpl>>> QuantizedModules(
+// The fake-quant kernel of every layers::Linear of `model` that runs one, by the layer's
+// name, in named_modules() order.
+std::vector<std::pair<std::string, std::shared_ptr<FakeQuantLinearKernel>>> QuantizedModules(
     const torch::nn::Module& model);
 
-// Runs a registered child that is a Linear or a QuantizedLinear: how a parent module calls
-// children that PrepareModel may swap, e.g.
+// Runs a registered child that is a Linear (layers:: or torch::nn::): how a parent module
+// calls children that conversion may still swap, e.g.
 //   ForwardLinear(*named_children()["dense"], x)
 at::Tensor ForwardLinear(torch::nn::Module& module, const at::Tensor& input);
 

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <torch/utils.h>
 
+#include "layers/linear.h"
 #include "layers/matmul.h"
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/int8_io.h"
@@ -218,7 +219,7 @@ TEST(QatMatMulTest, UnfrozenMatMulCannotBeSaved) {
 TEST(QatMatMulTest, OptionWithoutMatMulsIsAnError) {
   class Mlp : public torch::nn::Module {
    public:
-    Mlp() { register_module("fc", torch::nn::Linear(4, 4)); }
+    Mlp() { register_module("fc", layers::Linear(4, 4)); }
   };
   auto mlp = std::make_shared<Mlp>();
   QuantizationConfig config;

@@ -1,4 +1,5 @@
 #include "compressor/quantization/qat.h"
+#include "layers/linear.h"
 
 #include <map>
 #include <set>
@@ -15,12 +16,12 @@ namespace compressor {
 namespace {
 
 // A transformer-shaped toy whose forward calls its Linears through the registered
-// children, so PrepareModel's swaps take effect: "embeddings" (not a Linear),
+// children: "embeddings" (not a Linear),
 // "attention.query"/"attention.value", "output.dense" and "qa_outputs".
 struct BlockImpl : torch::nn::Module {
   BlockImpl() {
-    register_module("query", torch::nn::Linear(8, 8));
-    register_module("value", torch::nn::Linear(8, 8));
+    register_module("query", layers::Linear(8, 8));
+    register_module("value", layers::Linear(8, 8));
   }
   at::Tensor forward(const at::Tensor& x) {
     auto children = named_children();
@@ -30,7 +31,7 @@ struct BlockImpl : torch::nn::Module {
 TORCH_MODULE(Block);
 
 struct OutputImpl : torch::nn::Module {
-  OutputImpl() { register_module("dense", torch::nn::Linear(8, 8)); }
+  OutputImpl() { register_module("dense", layers::Linear(8, 8)); }
   at::Tensor forward(const at::Tensor& x) { return ForwardLinear(*named_children()["dense"], x); }
 };
 TORCH_MODULE(Output);
@@ -40,7 +41,7 @@ struct ToyImpl : torch::nn::Module {
     embeddings = register_module("embeddings", torch::nn::Embedding(10, 8));
     attention = register_module("attention", Block());
     output = register_module("output", Output());
-    register_module("qa_outputs", torch::nn::Linear(8, 2));
+    register_module("qa_outputs", layers::Linear(8, 2));
   }
   at::Tensor forward(const at::Tensor& ids) {
     const at::Tensor h = embeddings(ids);
@@ -53,8 +54,8 @@ struct ToyImpl : torch::nn::Module {
 };
 TORCH_MODULE(Toy);
 
-// The usual LibTorch style: typed members called directly. replace_module cannot reach
-// these, so PrepareModel must refuse them.
+// The usual LibTorch style: typed members called directly. A torch::nn::Linear cannot
+// change what it computes, so PrepareModel must refuse these.
 struct TypedImpl : torch::nn::Module {
   TypedImpl() {
     a = register_module("a", torch::nn::Linear(4, 4));
@@ -64,6 +65,17 @@ struct TypedImpl : torch::nn::Module {
   torch::nn::Linear a{nullptr}, b{nullptr};
 };
 TORCH_MODULE(Typed);
+
+// The same with layers::Linear, which quantization changes in place.
+struct TypedLayersImpl : torch::nn::Module {
+  TypedLayersImpl() {
+    a = register_module("a", layers::Linear(4, 4));
+    b = register_module("b", layers::Linear(4, 4));
+  }
+  at::Tensor forward(const at::Tensor& x) { return b(a(x)); }
+  layers::Linear a{nullptr}, b{nullptr};
+};
+TORCH_MODULE(TypedLayers);
 
 at::Tensor Ids() { return at::tensor({1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 3, 5}, at::kLong).reshape({3, 4}); }
 
@@ -141,16 +153,30 @@ TEST(QatTest, EveryTrainableParameterStillGetsGradientsAndOldOptimizersStillWork
   }
 }
 
-TEST(QatTest, TypedMembersAndSequentialsAreRefusedAndLeftUnchanged) {
+TEST(QatTest, TypedLayersLinearMembersAreQuantizedInPlace) {
+  torch::manual_seed(3);
+  TypedLayers typed;
+  const at::Tensor x = at::randn({5, 4});
+  const at::Tensor fp32 = typed->forward(x).detach();
+  ASSERT_TRUE(PrepareModel(*typed, QuantizationConfig{}).ok());
+  EXPECT_EQ(QuantizedModules(*typed).size(), 2u);
+  EXPECT_EQ(QuantizedModules(*typed)[0].second, typed->a->kernel());
+  typed->train();
+  const at::Tensor quantized = typed->forward(x).detach();
+  EXPECT_FALSE(at::equal(quantized, fp32));
+  EXPECT_TRUE(at::allclose(quantized, fp32, 0, 0.1));
+}
+
+TEST(QatTest, TorchLinearsAreRefusedAndLeftUnchanged) {
   Typed typed;
   const auto a_before = typed->named_children()["a"];
   absl::StatusOr<std::vector<std::string>> swapped = PrepareModel(*typed, QuantizationConfig{});
   ASSERT_FALSE(swapped.ok());
   EXPECT_EQ(swapped.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(swapped.status().message().find("cannot swap 2 of 2 Linears for QuantizedLinear: a, b"),
+  EXPECT_NE(swapped.status().message().find("cannot quantize 2 of 2 Linears in place: a, b"),
             absl::string_view::npos)
       << swapped.status();
-  EXPECT_EQ(typed->named_children()["a"], a_before);  // Reverted: the same Linear object.
+  EXPECT_EQ(typed->named_children()["a"], a_before);  // Unchanged: the same Linear object.
   EXPECT_TRUE(QuantizedModules(*typed).empty());
 
   torch::nn::Sequential sequential(torch::nn::Linear(4, 4), torch::nn::Linear(4, 2));
@@ -170,7 +196,7 @@ TEST(QatTest, SelectionAndPreparationErrors) {
   EXPECT_EQ(selection->total, 4);
   EXPECT_EQ(selection->excluded, std::vector<std::string>{"qa_outputs"});
   ASSERT_TRUE(PrepareModel(*toy, config).ok());
-  EXPECT_NE(toy->named_children()["qa_outputs"]->as<torch::nn::Linear>(), nullptr);
+  EXPECT_EQ(toy->named_children()["qa_outputs"]->as<layers::Linear>()->kernel(), nullptr);
   // Twice: an error naming what is prepared already.
   absl::StatusOr<std::vector<std::string>> again = PrepareModel(*toy, config);
   EXPECT_NE(again.status().message().find("already prepared"), absl::string_view::npos);
@@ -249,15 +275,16 @@ TEST(QatTest, PresetsAreThePapersAndIncsSchemes) {
 
 TEST(QatTest, FrozenForwardIsExactlyTheFakeQuantFormula) {
   torch::manual_seed(4);
-  torch::nn::Linear linear(6, 5);
-  QuantizedLinear q(*linear, QuantizedLinearOptions{});
-  q->train();
-  q->forward(at::randn({7, 6}));
-  q->forward(at::randn({7, 6}) * 2);
+  layers::Linear linear(6, 5);
+  auto q = std::make_shared<FakeQuantLinearKernel>(*linear, QuantizedLinearOptions{});
+  linear->set_kernel(q);
+  linear->train();
+  linear->forward(at::randn({7, 6}));
+  linear->forward(at::randn({7, 6}) * 2);
   q->Freeze();
   const QuantParams in = q->input_qparams(), w = q->weight_qparams(), out = q->output_qparams();
   // Frozen: training-mode forwards on wild inputs change nothing.
-  q->forward(at::randn({7, 6}) * 100);
+  linear->forward(at::randn({7, 6}) * 100);
   EXPECT_TRUE(at::equal(q->input_qparams().scale, in.scale));
   EXPECT_TRUE(at::equal(q->output_qparams().zero_point, out.zero_point));
 
@@ -267,44 +294,46 @@ TEST(QatTest, FrozenForwardIsExactlyTheFakeQuantFormula) {
   const at::Tensor expected = FakeQuantize(
       at::linear(FakeQuantize(x, in, act), FakeQuantize(linear->weight, w, wgt), linear->bias),
       out, act);
-  EXPECT_TRUE(at::equal(q->forward(x), expected));
+  EXPECT_TRUE(at::equal(linear->forward(x), expected));
   // Weight qparams are those of the live weight: max |w| / 127.5.
   EXPECT_FLOAT_EQ(w.scale.item<float>(), linear->weight.abs().max().item<float>() / 127.5f);
 }
 
 TEST(QatTest, InputObserverMovesOnlyInTrainModeAndWhenCalibrating) {
-  torch::nn::Linear linear(2, 2);
+  layers::Linear linear(2, 2);
   QuantizedLinearOptions options;
   options.requantize_output = false;
-  QuantizedLinear q(*linear, options);
-  q->train();
-  q->forward(at::tensor({-1.0f, 2.0f}).reshape({1, 2}));
-  q->forward(at::tensor({-3.0f, 4.0f}).reshape({1, 2}));
+  auto q = std::make_shared<FakeQuantLinearKernel>(*linear, options);
+  linear->set_kernel(q);
+  linear->train();
+  linear->forward(at::tensor({-1.0f, 2.0f}).reshape({1, 2}));
+  linear->forward(at::tensor({-3.0f, 4.0f}).reshape({1, 2}));
   const auto& observer = static_cast<const MinMaxObserver&>(*q->input_observer());
   EXPECT_FLOAT_EQ(observer.min().item<float>(), -1.02f);
   EXPECT_FLOAT_EQ(observer.max().item<float>(), 2.02f);
-  q->eval();
-  q->forward(at::tensor({-50.0f, 50.0f}).reshape({1, 2}));  // Evaluation: no update.
+  linear->eval();
+  linear->forward(at::tensor({-50.0f, 50.0f}).reshape({1, 2}));  // Evaluation: no update.
   EXPECT_FLOAT_EQ(observer.max().item<float>(), 2.02f);
   q->set_calibrating(true);  // Calibration: updates in eval mode, computes in fp32.
   const at::Tensor x = at::tensor({0.0f, 1.0f}).reshape({1, 2});
-  EXPECT_TRUE(at::equal(q->forward(x), linear->forward(x)));
+  EXPECT_TRUE(at::equal(linear->forward(x), at::linear(x, linear->weight, linear->bias)));
   EXPECT_FLOAT_EQ(observer.max().item<float>(), 2.02f + 0.01f * (1.0f - 2.02f));
 }
 
 TEST(QatTest, DynamicQuantizationUsesEachInputsOwnRange) {
   torch::manual_seed(5);
-  torch::nn::Linear linear(4, 3);
+  layers::Linear linear(4, 3);
   QuantizationConfig config;
   config.approach = "post_training_dynamic_quant";
   const QuantizedLinearOptions options = OptionsFor(config, "any");
   EXPECT_TRUE(options.dynamic_input);
   EXPECT_FALSE(options.requantize_output);
-  QuantizedLinear q(*linear, options);
+  auto q = std::make_shared<FakeQuantLinearKernel>(*linear, options);
+  linear->set_kernel(q);
   EXPECT_EQ(q->input_observer(), nullptr);
   EXPECT_THROW(q->input_qparams(), c10::Error);
   const at::Tensor x = at::randn({5, 4}) * 3;
-  const at::Tensor y = q->forward(x);
+  const at::Tensor y = linear->forward(x);
   const QuantScheme act = QuantScheme::Uint8AffinePerTensor();
   const QuantParams xq = ComputeQParams(x.min().reshape({1}), x.max().reshape({1}), act);
   const at::Tensor expected =
@@ -314,21 +343,22 @@ TEST(QatTest, DynamicQuantizationUsesEachInputsOwnRange) {
   // Another batch, another range: nothing is remembered.
   const at::Tensor x2 = x / 10;
   const QuantParams x2q = ComputeQParams(x2.min().reshape({1}), x2.max().reshape({1}), act);
-  EXPECT_TRUE(at::equal(q->forward(x2), at::linear(FakeQuantize(x2, x2q, act),
+  EXPECT_TRUE(at::equal(linear->forward(x2), at::linear(FakeQuantize(x2, x2q, act),
                                                    q->FakeQuantizedWeight(), linear->bias)));
 }
 
 TEST(QatTest, GradientsAreStraightThrough) {
   torch::manual_seed(6);
-  torch::nn::Linear linear(3, 2);
+  layers::Linear linear(3, 2);
   QuantizedLinearOptions options;
   options.requantize_output = false;
-  QuantizedLinear q(*linear, options);
-  q->train();
+  auto q = std::make_shared<FakeQuantLinearKernel>(*linear, options);
+  linear->set_kernel(q);
+  linear->train();
   const at::Tensor x = at::randn({4, 3});
-  q->forward(x);  // Observe once, then freeze so the qparams below are the ones used.
+  linear->forward(x);  // Observe once, then freeze so the qparams below are the ones used.
   q->Freeze();
-  q->forward(x).sum().backward();
+  linear->forward(x).sum().backward();
   // d/dW sum(x' W'^T + b) = sum over the batch of x', passed through W' where the STE
   // lets it: everywhere except a weight clamped by the scheme. With PyTorch's symmetric
   // scale max|w| / 127.5 that is at most the largest positive weight (127.5 -> 127).
@@ -345,16 +375,17 @@ TEST(QatTest, GradientsAreStraightThrough) {
 
 TEST(QatTest, ModuleStateRoundTrip) {
   torch::manual_seed(7);
-  torch::nn::Linear linear(3, 3);
-  QuantizedLinear a(*linear, QuantizedLinearOptions{});
-  a->train();
-  a->forward(at::randn({2, 3}));
-  a->forward(at::randn({2, 3}) * 4);
+  layers::Linear linear(3, 3);
+  auto a = std::make_shared<FakeQuantLinearKernel>(*linear, QuantizedLinearOptions{});
+  linear->set_kernel(a);
+  linear->train();
+  linear->forward(at::randn({2, 3}));
+  linear->forward(at::randn({2, 3}) * 4);
   const ObserverState state = a->State();
   EXPECT_EQ(state.count("input_observer/min"), 1u);
   EXPECT_EQ(state.count("output_observer/max"), 1u);
   EXPECT_EQ(state.count("weight_observer/min"), 1u);
-  QuantizedLinear b(*linear, QuantizedLinearOptions{});
+  auto b = std::make_shared<FakeQuantLinearKernel>(*linear, QuantizedLinearOptions{});
   ASSERT_TRUE(b->LoadState(state).ok());
   EXPECT_TRUE(at::equal(a->input_qparams().scale, b->input_qparams().scale));
   EXPECT_TRUE(at::equal(a->output_qparams().zero_point, b->output_qparams().zero_point));

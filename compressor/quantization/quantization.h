@@ -6,8 +6,8 @@
 //   ASSIGN_OR_RETURN(auto shot, scheduler.combine({pattern_lock, distillation, qat}));
 //
 // Hooks:
-//  - on_train_begin prepares the model (PrepareModel: every selected Linear becomes a
-//    QuantizedLinear holding the same weight/bias tensors). The training loop builds its
+//  - on_train_begin prepares the model (PrepareModel: every selected layers::Linear
+//    runs a FakeQuantLinearKernel computing from its own weight/bias tensors). The training loop builds its
 //    optimizer after this hook, and since no parameter tensor is replaced even an optimizer
 //    built before keeps training every parameter. Post-training static quantization also
 //    switches the modules to calibration (observe, compute in fp32).
@@ -23,9 +23,8 @@
 // that rounds like INT8), or, with config.convert_to_int8, with every quantized Linear
 // converted at on_train_end to a oneDNN INT8 module (convert.h).
 //
-// When combined with pruning, list pruning first: the pruner selects modules of type
-// Linear, which QuantizedLinear is not. Pruning masks keep working after preparation
-// because they hold the same weight tensors.
+// Combined with pruning, either order works: preparation keeps every Linear a
+// layers::Linear with the same weight tensors, which pruning masks hold.
 #ifndef COMPRESSOR_QUANTIZATION_QUANTIZATION_H_
 #define COMPRESSOR_QUANTIZATION_QUANTIZATION_H_
 
@@ -62,7 +61,7 @@ class Quantization : public Component {
 
   const QuantizationConfig& config() const { return config_; }
   // The prepared modules by name (empty before on_train_begin).
-  const std::vector<std::pair<std::string, std::shared_ptr<QuantizedLinearImpl>>>& modules()
+  const std::vector<std::pair<std::string, std::shared_ptr<FakeQuantLinearKernel>>>& modules()
       const {
     return modules_;
   }
@@ -84,7 +83,7 @@ class Quantization : public Component {
   absl::Status Restore(const TensorMap& state);
 
   QuantizationConfig config_;
-  std::vector<std::pair<std::string, std::shared_ptr<QuantizedLinearImpl>>> modules_;
+  std::vector<std::pair<std::string, std::shared_ptr<FakeQuantLinearKernel>>> modules_;
   std::vector<std::pair<std::string, std::shared_ptr<FakeQuantMatMulKernel>>> matmul_modules_;
   LinearSelection selection_;
   TensorMap pending_state_;                // Loaded before on_train_begin.

@@ -17,6 +17,7 @@
 #include "compressor/pruning/pruning.h"
 #include "compressor/scheduler.h"
 #include "compressor/train/trainer.h"
+#include "layers/linear.h"
 
 namespace compressor {
 namespace {
@@ -25,9 +26,9 @@ namespace {
 // quantization's module swaps take effect.
 struct MlpImpl : torch::nn::Module {
   MlpImpl() {
-    register_module("fc1", torch::nn::Linear(4, 32));
-    register_module("fc2", torch::nn::Linear(32, 32));
-    register_module("out", torch::nn::Linear(32, 1));
+    register_module("fc1", layers::Linear(4, 32));
+    register_module("fc2", layers::Linear(32, 32));
+    register_module("out", layers::Linear(32, 1));
   }
   at::Tensor forward(const at::Tensor& x) {
     auto children = named_children();
@@ -72,7 +73,7 @@ double EvalLoss(Mlp& model, const Data& data) {
   return loss;
 }
 
-const QuantizedLinearImpl& Find(const Quantization& q, const std::string& name) {
+const FakeQuantLinearKernel& Find(const Quantization& q, const std::string& name) {
   for (const auto& [n, m] : q.modules()) {
     if (n == name) return *m;
   }
@@ -208,7 +209,7 @@ TEST(QuantizationTest, OutputsNotRequantizedKeepFp32Outputs) {
   };
   torch::NoGradGuard no_grad;
   auto children = model->named_children();
-  const QuantizedLinearImpl& fc1 = Find(qat, "fc1");
+  const FakeQuantLinearKernel& fc1 = Find(qat, "fc1");
   EXPECT_TRUE(on_grid(ForwardLinear(*children["fc1"], data.x), fc1.output_qparams()));
   const at::Tensor h = at::relu(ForwardLinear(*children["fc2"],
                                               at::relu(ForwardLinear(*children["fc1"], data.x))));
@@ -351,7 +352,7 @@ TEST(QuantizationTest, EmbeddingWeightOnlyQuantizationKeepsZerosAndTolerance) {
   struct ModelImpl : torch::nn::Module {
     ModelImpl() {
       register_module("embed", torch::nn::Embedding(50, 16));
-      register_module("fc", torch::nn::Linear(16, 4));
+      register_module("fc", layers::Linear(16, 4));
     }
   };
   for (const bool enabled : {false, true}) {

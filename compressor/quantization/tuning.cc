@@ -18,8 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
-#include "base/unary_module.h"
 #include "compressor/quantization/convert.h"
+#include "layers/linear.h"
 
 namespace compressor {
 namespace {
@@ -84,34 +84,35 @@ absl::Status PrepareAndCalibrate(torch::nn::Module& model, const QuantizationCon
   return absl::OkStatus();
 }
 
-// Measures a frozen QuantizedLinear's own error: outputs its fp32 result, accumulates the
-// squared difference to its fake-quantized result.
-class SensitivityProbeImpl : public torch::nn::Module {
+// Measures a frozen fake-quant Linear's own error: the layer outputs its fp32 result while
+// this kernel accumulates the squared difference to its fake-quantized result.
+class SensitivityProbe : public layers::LinearKernel {
  public:
-  explicit SensitivityProbeImpl(std::shared_ptr<QuantizedLinearImpl> quantized)
+  explicit SensitivityProbe(std::shared_ptr<FakeQuantLinearKernel> quantized)
       : quantized_(std::move(quantized)) {}
 
-  at::Tensor forward(const at::Tensor& input) {
+  at::Tensor Forward(const at::Tensor& input, bool training) override {
     torch::NoGradGuard no_grad;
     const at::Tensor fp32 = at::linear(input, quantized_->weight, quantized_->bias);
-    const at::Tensor fake = quantized_->forward(input);
+    const at::Tensor fake = quantized_->Forward(input, training);
     sum_squared_error_ += (fake.to(at::kDouble) - fp32.to(at::kDouble)).pow(2).sum().item<double>();
     elements_ += fp32.numel();
     return fp32;
+  }
+  void PrettyPrint(std::ostream& stream) const override {
+    stream << "compressor::SensitivityProbe(";
+    quantized_->PrettyPrint(stream);
+    stream << ")";
   }
 
   double mse() const { return elements_ > 0 ? sum_squared_error_ / elements_ : 0.0; }
   int64_t elements() const { return elements_; }
 
  private:
-  std::shared_ptr<QuantizedLinearImpl> quantized_;
+  std::shared_ptr<FakeQuantLinearKernel> quantized_;
   double sum_squared_error_ = 0;
   int64_t elements_ = 0;
 };
-
-at::Tensor ForwardProbe(torch::nn::Module& module, const at::Tensor& input) {
-  return static_cast<SensitivityProbeImpl&>(module).forward(input);
-}
 
 absl::StatusOr<double> LayerSensitivity(
     const std::string& layer, const QuantizationConfig& base_config,
@@ -127,20 +128,13 @@ absl::StatusOr<double> LayerSensitivity(
     return absl::InternalError(absl::StrCat("sensitivity of '", layer,
                                             "': expected exactly this layer quantized"));
   }
-  const size_t dot = layer.rfind('.');
-  std::shared_ptr<torch::nn::Module> parent = model;
-  std::string child = layer;
-  if (dot != std::string::npos) {
-    parent = model->named_modules()[layer.substr(0, dot)];
-    child = layer.substr(dot + 1);
-  }
-  auto probe = std::make_shared<SensitivityProbeImpl>(quantized[0].second);
-  parent->replace_module(child, probe);
+  auto* linear = model->named_modules()[layer]->as<layers::LinearImpl>();
+  auto probe = std::make_shared<SensitivityProbe>(quantized[0].second);
+  linear->set_kernel(probe);
   RETURN_IF_ERROR(Calibrate(*model, calibrate));
   if (probe->elements() == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "sensitivity of '", layer, "': calibrate() never ran the layer (is it called through "
-        "base::ForwardChild?)"));
+        "sensitivity of '", layer, "': calibrate() never ran the layer"));
   }
   return probe->mse();
 }
@@ -264,10 +258,6 @@ absl::StatusOr<TuningResult> TuneQuantization(
           absl::StrCat("tuning: cannot write history_path '", config.history_path, "'"));
     }
   }
-  static const bool kProbeRegistered =
-      base::RegisterUnaryForward(typeid(SensitivityProbeImpl), &ForwardProbe);
-  (void)kProbeRegistered;
-
   TuningResult result;
   // Baseline and the candidate layers.
   ASSIGN_OR_RETURN(std::shared_ptr<torch::nn::Module> fp32, MakeModel(make_fp32_model));

@@ -11,9 +11,10 @@
 //
 // Each trial builds a fresh fp32 model with make_fp32_model(), prepares it with
 // config.quantization plus the trial's fp32 layers in excluded_op_names (exact-name regexes
-// "^name$"), runs calibrate() with every QuantizedLinear calibrating, freezes, converts to
+// "^name$"), runs calibrate() with every fake-quant Linear calibrating, freezes, converts to
 // INT8 (ConvertToInt8) and runs evaluate(). Models are put in eval() mode before calibration
-// and evaluation. Models must call their Linears through base::ForwardChild (as models/ does).
+// and evaluation. Models must build their Linears as layers::Linear and call them through
+// base::ForwardChild (as models/ does).
 //
 // Sensitivity ("mse", computed once, only if the all-INT8 trial fails): for each candidate
 // Linear, a fresh model with only that Linear quantized is calibrated and frozen; calibrate()

@@ -20,6 +20,7 @@
 #include "base/unary_module.h"
 #include "compressor/quantization/convert.h"
 #include "compressor/quantization/qat.h"
+#include "layers/linear.h"
 
 namespace {
 
@@ -31,10 +32,10 @@ using compressor::TuningResult;
 class Mlp : public torch::nn::Module {
  public:
   Mlp() {
-    register_module("fc1", torch::nn::Linear(8, 32));
-    register_module("fc2", torch::nn::Linear(32, 32));
-    register_module("fc3", torch::nn::Linear(32, 32));
-    register_module("head", torch::nn::Linear(32, 4));
+    register_module("fc1", layers::Linear(8, 32));
+    register_module("fc2", layers::Linear(32, 32));
+    register_module("fc3", layers::Linear(32, 32));
+    register_module("head", layers::Linear(32, 4));
   }
   at::Tensor forward(const at::Tensor& x) {
     at::Tensor h = at::relu(base::ForwardChild(*this, "fc1", x));
@@ -50,10 +51,10 @@ std::shared_ptr<torch::nn::Module> MakeMlp() {
   torch::manual_seed(0);
   auto model = std::make_shared<Mlp>();
   torch::NoGradGuard no_grad;
-  auto fc1 = model->named_children()["fc1"]->as<torch::nn::Linear>();
+  auto fc1 = model->named_children()["fc1"]->as<layers::Linear>();
   fc1->weight[0].zero_();
   fc1->bias[0].fill_(-1.0);
-  auto fc2 = model->named_children()["fc2"]->as<torch::nn::Linear>();
+  auto fc2 = model->named_children()["fc2"]->as<layers::Linear>();
   fc2->weight[3][0].fill_(1000.0);
   return model;
 }
@@ -134,7 +135,7 @@ TEST(TuningTest, FallsBackTheSensitiveLayerAndMeetsTheCriterion) {
     int8.push_back(name);
   }
   EXPECT_EQ(int8, (std::vector<std::string>{"fc1", "fc3", "head"}));
-  EXPECT_NE(result->best_model->named_children()["fc2"]->as<torch::nn::Linear>(), nullptr);
+  EXPECT_NE(result->best_model->named_children()["fc2"]->as<layers::Linear>(), nullptr);
   torch::NoGradGuard no_grad;
   EXPECT_DOUBLE_EQ(*Evaluate(*result->best_model), result->best_metric);
 }

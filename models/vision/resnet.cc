@@ -17,6 +17,7 @@
 #include "base/safetensors.h"
 #include "base/status_macros.h"
 #include "base/unary_module.h"
+#include "layers/linear.h"
 
 namespace models {
 namespace {
@@ -132,7 +133,7 @@ ResNetImpl::ResNetImpl(ResNetOptions options) : options_(std::move(options)) {
     }
     register_module(absl::StrCat("layer", stage + 1), layer);
   }
-  register_module("fc", torch::nn::Linear(in_planes, options_.num_classes()));
+  register_module("fc", layers::Linear(in_planes, options_.num_classes()));
   // torchvision's initialisation: Kaiming normal (fan_out) convs, BatchNorm 1 / 0.
   torch::NoGradGuard no_grad;
   for (const auto& item : named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
