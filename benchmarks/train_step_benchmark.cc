@@ -5,6 +5,9 @@
 // All's pre-training stage: MLM + NSP, KD on both logits, gradual magnitude pruning) use
 // BertForPreTraining at batch 32 x seq 128 with 20 predicted positions per sequence.
 //
+// Our steps run with the fp32 backend the recipe runner uses by default (layers/fp32_backend.h:
+// oneDNN); BM_PlainStepAten is the plain step on LibTorch's BLAS, to show what that buys.
+//
 // Targets (issue 16): plain <= 0.7x the stock reference; PL+KD+QAT (Prune OFA downstream
 // stage 2) <= 1.25x plain; QAT alone <= 1.15x plain; upstream tokens/s >= 3x the step with
 // full-vocabulary logits at every position (the upstream step before masked-position
@@ -32,6 +35,7 @@
 #include "compressor/distillation/distillation.h"
 #include "compressor/pruning/pruning.h"
 #include "compressor/quantization/quantization.h"
+#include "layers/fp32_backend.h"
 #include "models/auto_model.h"
 #include "models/losses.h"
 
@@ -141,6 +145,13 @@ void RunSteps(benchmark::State& state, const std::string& name, compressor::Comp
 
 void BM_PlainStep(benchmark::State& state) {
   RunSteps(state, "plain", nullptr, MakeModel(0), QaTask());
+}
+
+void BM_PlainStepAten(benchmark::State& state) {
+  const layers::Fp32Backend ours = layers::GetFp32Backend();
+  layers::SetFp32Backend(layers::Fp32Backend::kAten);
+  RunSteps(state, "plain_aten", nullptr, MakeModel(0), QaTask());
+  layers::SetFp32Backend(ours);
 }
 
 // The stock-LibTorch reference of the plain step: same model, batch, loss and optimizer.
@@ -263,6 +274,7 @@ constexpr int kIterations = 10;
   BENCHMARK(fn)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(kIterations)
 STEP_BENCHMARK(BM_PlainStep);
 STEP_BENCHMARK(BM_StockReferenceStep);
+STEP_BENCHMARK(BM_PlainStepAten);
 STEP_BENCHMARK(BM_PatternLockStep);
 STEP_BENCHMARK(BM_DistillationStep);
 STEP_BENCHMARK(BM_PatternLockDistillationStep);
@@ -337,6 +349,7 @@ class RatioReporter : public benchmarks::RatioReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  layers::SetFp32Backend(layers::Fp32Backend::kOneDnn);  // As the recipe runner.
   RatioReporter reporter;
   return benchmarks::RunBenchmarks(argc, argv, &reporter);
 }

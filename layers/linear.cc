@@ -8,6 +8,8 @@
 #include <torch/nn/functional/linear.h>
 #include <torch/nn/init.h>
 
+#include "layers/fp32_backend.h"
+
 namespace layers {
 
 LinearImpl::LinearImpl(const torch::nn::LinearOptions& options) : options(options) { reset(); }
@@ -36,6 +38,7 @@ void LinearImpl::reset_parameters() {
 
 at::Tensor LinearImpl::forward(const at::Tensor& input) {
   if (kernel_) return kernel_->Forward(input, is_training());
+  if (GetFp32Backend() == Fp32Backend::kOneDnn) return LinearForward(input, weight, bias);
   // What torch::nn::Linear runs (addmm for 2-D inputs, matmul + bias add otherwise), not
   // at::linear (addmm on the flattened input), whose bias gradient sums in another order.
   return torch::nn::functional::linear(input, weight, bias);

@@ -2,12 +2,17 @@
 
 #include <memory>
 #include <sstream>
+#include <utility>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/nn/module.h>
+#include <torch/nn/functional/linear.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/utils.h>
+
+#include "kernels/fp32_matmul.h"
+#include "layers/fp32_backend.h"
 
 namespace {
 
@@ -109,6 +114,35 @@ TEST(LinearTest, ClonesWithoutAKernelOnly) {
   EXPECT_TRUE(at::equal(copy->forward(x), parent.dense->forward(x)));
   parent.dense->set_kernel(std::make_shared<PlusOne>(*parent.dense));
   EXPECT_THROW(parent.dense->clone(), c10::Error);
+}
+
+// The oneDNN backend computes the layer (forward and gradients) with
+// kernels::LinearWithAutograd, equal to at::linear to float rounding; aten is torch::nn::Linear.
+TEST(LinearTest, Fp32BackendChoosesWhatComputesTheLayer) {
+  torch::manual_seed(3);
+  layers::Linear layer(16, 8);
+  const at::Tensor x = at::randn({4, 6, 16});
+  auto forward_and_grad = [&] {
+    layer->zero_grad();
+    at::Tensor y = layer->forward(x);
+    y.pow(2).sum().backward();
+    return std::make_pair(y.detach(), layer->weight.grad().clone());
+  };
+  ASSERT_EQ(layers::GetFp32Backend(), layers::Fp32Backend::kAten);  // The library default.
+  const auto [aten_y, aten_grad] = forward_and_grad();
+  EXPECT_TRUE(at::equal(aten_y, torch::nn::functional::linear(x, layer->weight, layer->bias)));
+  layers::SetFp32Backend(layers::Fp32Backend::kOneDnn);
+  const auto [onednn_y, onednn_grad] = forward_and_grad();
+  layers::SetFp32Backend(layers::Fp32Backend::kAten);
+  EXPECT_TRUE(at::equal(onednn_y, kernels::LinearWithAutograd(x, layer->weight, layer->bias).detach()));
+  EXPECT_LE((onednn_y - aten_y).abs().max().item<float>(), 1e-5 * aten_y.abs().max().item<float>());
+  EXPECT_LE((onednn_grad - aten_grad).abs().max().item<float>(),
+            1e-5 * aten_grad.abs().max().item<float>());
+  layers::Fp32Backend parsed;
+  ASSERT_TRUE(layers::ParseFp32Backend("onednn", &parsed));
+  EXPECT_EQ(parsed, layers::Fp32Backend::kOneDnn);
+  EXPECT_STREQ(layers::Fp32BackendName(parsed), "onednn");
+  EXPECT_FALSE(layers::ParseFp32Backend("mkl", &parsed));
 }
 
 }  // namespace

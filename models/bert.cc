@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include "base/unary_module.h"
+#include "layers/fp32_backend.h"
 #include "models/modeling_utils.h"
 
 namespace models {
@@ -188,7 +189,7 @@ void BertLMPredictionHeadImpl::reset() {
 
 at::Tensor BertLMPredictionHeadImpl::forward(const at::Tensor& hidden,
                                              const at::Tensor& decoder_weight) {
-  return at::linear(transform->forward(hidden), decoder_weight, bias);
+  return layers::LinearForward(transform->forward(hidden), decoder_weight, bias);
 }
 
 void BertOnlyMLMHeadImpl::reset() {

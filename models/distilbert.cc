@@ -7,6 +7,7 @@
 #include <torch/utils.h>
 
 #include "base/unary_module.h"
+#include "layers/fp32_backend.h"
 #include "models/modeling_utils.h"
 
 namespace models {
@@ -179,7 +180,7 @@ ModelOutput DistilBertForMaskedLMImpl::forward(const ModelInput& input) {
       Activation(config().hidden_act,
                  base::ForwardChild(*this, "vocab_transform",
                                     PredictionRows(out.last_hidden_state, input.prediction_mask))));
-  out.logits = at::linear(transformed, distilbert->embeddings->word_embeddings->weight,
+  out.logits = layers::LinearForward(transformed, distilbert->embeddings->word_embeddings->weight,
                           vocab_projector->bias);
   return out;
 }

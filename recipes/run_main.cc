@@ -39,6 +39,7 @@
 #include "base/status_macros.h"
 #include "compressor/distributed/local_launcher.h"
 #include "compressor/distributed/process_group.h"
+#include "layers/fp32_backend.h"
 #include "recipes/pipeline.h"
 #include "recipes/recipe.h"
 #include "recipes/recipe_schema.h"
@@ -77,6 +78,11 @@ ABSL_FLAG(double, dist_timeout, 300,
           "Data parallel: seconds after which a rendezvous or collective without every rank "
           "fails (a dead or hung rank).");
 ABSL_FLAG(double, bucket_cap_mb, 25, "Data parallel: gradient all-reduce bucket size (MB).");
+ABSL_FLAG(std::string, fp32_backend, "onednn",
+          "What computes the fp32 Linear products of training and evaluation: onednn "
+          "(oneDNN's matmul; faster where the BLAS runs older kernels than the CPU has) or "
+          "aten (LibTorch's BLAS, bit for bit torch::nn::Linear). A resume must use the "
+          "run's backend for bit-identical results.");
 ABSL_FLAG(bool, overlap_allreduce, true,
           "Data parallel: start each gradient bucket's all-reduce during backward, as soon as "
           "its gradients are ready (false: all after backward).");
@@ -156,6 +162,13 @@ std::string UserPath(const std::string& path, const std::string& user_dir) {
 }
 
 absl::Status Run(int argc, char** argv) {
+  layers::Fp32Backend fp32_backend;
+  if (!layers::ParseFp32Backend(absl::GetFlag(FLAGS_fp32_backend), &fp32_backend)) {
+    return absl::InvalidArgumentError(absl::StrCat("--fp32_backend: \"",
+                                                   absl::GetFlag(FLAGS_fp32_backend),
+                                                   "\" is not one of onednn, aten"));
+  }
+  layers::SetFp32Backend(fp32_backend);
   if (absl::GetFlag(FLAGS_list_keys)) {
     for (const std::string& key : recipes::RecipeKeyPaths()) std::printf("%s\n", key.c_str());
     return absl::OkStatus();

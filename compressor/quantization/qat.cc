@@ -17,6 +17,7 @@
 #include "base/status_macros.h"
 #include "base/unary_module.h"
 #include "compressor/module_selection.h"
+#include "layers/fp32_backend.h"
 
 namespace compressor {
 namespace {
@@ -171,7 +172,7 @@ at::Tensor FakeQuantLinearKernel::Forward(const at::Tensor& input, bool training
               linear_options_.in_features(), " features");
   if (calibrating_ && !frozen_) {
     if (input_observer_) input_observer_->Observe(input);
-    at::Tensor output = at::linear(input, weight, bias);
+    at::Tensor output = layers::LinearForward(input, weight, bias);
     if (output_observer_) output_observer_->Observe(output);
     input_q_.reset();
     output_q_.reset();
@@ -196,7 +197,7 @@ at::Tensor FakeQuantLinearKernel::Forward(const at::Tensor& input, bool training
     x = FakeQuantize(x, input_qparams(), options_.activation_scheme);
   }
   if (!frozen_) ObserveWeight();
-  at::Tensor output = at::linear(x, FakeQuantizedWeight(), bias);
+  at::Tensor output = layers::LinearForward(x, FakeQuantizedWeight(), bias);
   if (output_observer_) {
     if (observe) {
       output_observer_->Observe(output);

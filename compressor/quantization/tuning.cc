@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "compressor/quantization/convert.h"
+#include "layers/fp32_backend.h"
 #include "layers/linear.h"
 
 namespace compressor {
@@ -93,7 +94,7 @@ class SensitivityProbe : public layers::LinearKernel {
 
   at::Tensor Forward(const at::Tensor& input, bool training) override {
     torch::NoGradGuard no_grad;
-    const at::Tensor fp32 = at::linear(input, quantized_->weight, quantized_->bias);
+    const at::Tensor fp32 = layers::LinearForward(input, quantized_->weight, quantized_->bias);
     const at::Tensor fake = quantized_->Forward(input, training);
     sum_squared_error_ += (fake.to(at::kDouble) - fp32.to(at::kDouble)).pow(2).sum().item<double>();
     elements_ += fp32.numel();
